@@ -1,0 +1,30 @@
+# `make run` sets up a virtualenv and runs the daemon on the default database (data/archiver.db).
+# `make test` sets up the same virtualenv and runs the test suite in a loopback-only network.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test quality bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(VENV)/bin/archiver run
+
+test: setup
+	tests/browser-deps
+	tests/isolated $(PY) -m pytest -q -p no:cacheprovider
+
+quality: setup
+	$(PY) bench/quality.py
+
+bench: setup
+	$(PY) bench/fetch_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

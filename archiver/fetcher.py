@@ -1,0 +1,503 @@
+"""The only module that talks HTTP: one hardened client for every outbound request.
+
+Every request, whoever makes it (feeds, pages, robots.txt, discovery), goes through
+``Fetcher.fetch``, which:
+
+- accepts only http(s) URLs without credentials, and follows redirects itself, hop by hop,
+  recording each and re-checking each target;
+- connects only to vetted addresses: the network backend resolves the host once, refuses it if
+  any answer is not public (unless inside ``allow_networks``), and connects to that very address,
+  so neither a redirect nor DNS rebinding can swap it;
+- enforces a whole-request deadline (every connect and read is clamped to what is left of it),
+  a cap on the body counted after decompression (one Content-Encoding layer, decoded by bounded
+  decoders of our own), and per-host politeness (concurrency, delay, Retry-After);
+- never raises for a network outcome: failures come back as a ``FetchResult`` with ``error`` set.
+
+Exceptions used internally, all subclasses of ``FetchError``::
+
+    FetchError
+     ├── BadURL-derived refusals      (unsupported_scheme, credentials_in_url, bad_url)
+     ├── TooLarge                     (too_large)
+     ├── DeadlineExceeded             (deadline)
+     ├── BadEncoding                  (bad_encoding, unexpected_encoding)
+     └── HostDeferred                 (host_deferred)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import socket
+import threading
+import time
+import zlib
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import urljoin
+
+import brotli
+import httpcore
+import httpx
+
+from archiver.addresses import BlockedAddress, IPNetwork, vet_address
+from archiver.settings import Config
+from archiver.urls import BadURL, check_url, host_of
+
+log = logging.getLogger(__name__)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+_DROPPED_HEADERS = frozenset({"set-cookie", "set-cookie2", "authorization", "proxy-authorization"})
+_deadline = threading.local()
+
+
+class FetchError(Exception):
+    """A request that ended without a usable response; ``kind`` classifies it."""
+
+    kind = "fetch_error"
+
+    def __init__(self, message: str, kind: str | None = None):
+        super().__init__(message)
+        if kind:
+            self.kind = kind
+
+
+class TooLarge(FetchError):
+    """The body is larger than the configured cap."""
+
+    kind = "too_large"
+
+
+class DeadlineExceeded(FetchError):
+    """The whole request took longer than the configured deadline."""
+
+    kind = "deadline"
+
+
+class BadEncoding(FetchError):
+    """The Content-Encoding is unknown, stacked, or the compressed data is corrupt."""
+
+    kind = "bad_encoding"
+
+
+class HostDeferred(FetchError):
+    """The host asked us (Retry-After) to come back later than this request can wait."""
+
+    kind = "host_deferred"
+
+    def __init__(self, message: str, until: float):
+        super().__init__(message)
+        self.until = until
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP exchange as it happened, including failed ones."""
+
+    requested_url: str
+    final_url: str
+    status: int | None
+    headers: Mapping[str, str]
+    redirects: tuple[Mapping[str, Any], ...]
+    started_at: str
+    elapsed_ms: int
+    body: bytes | None = None
+    error: str | None = None
+    error_detail: str | None = None
+    request_headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def media_type(self) -> str | None:
+        ct = self.content_type
+        return ct.split(";", 1)[0].strip().lower() or None if ct else None
+
+    @property
+    def reason(self) -> str:
+        """One line saying what went wrong (or the status when nothing did)."""
+        if self.error_detail:
+            return f"{self.error}: {self.error_detail}"
+        return self.error or f"HTTP {self.status}"
+
+
+# -- the guarded network backend ---------------------------------------------------------------
+
+def _remaining(timeout: float | None) -> float | None:
+    """Clamp a per-operation timeout to what is left of the current request's deadline."""
+    deadline = getattr(_deadline, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("request deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose reads and writes never outlive the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _remaining(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _remaining(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """Resolve once, vet every answer, connect to the vetted address itself."""
+
+    def __init__(self, allowed: tuple[IPNetwork, ...],
+                 resolve: Callable[..., list[Any]] = socket.getaddrinfo):
+        self._allowed = allowed
+        self._resolve = resolve
+        self._plain = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
+        address = self.vetted_address(host, port)
+        stream = self._plain.connect_tcp(address, port, _remaining(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def vetted_address(self, host: str, port: int) -> str:
+        """The address to connect to; BlockedAddress if any answer for ``host`` is not allowed."""
+        try:
+            answers = self._resolve(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(str(a[4][0]) for a in answers))
+        if not addresses:
+            raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
+        for address in addresses:
+            vet_address(host, address, self._allowed)
+        return addresses[0]
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        raise BlockedAddress("unix socket", "-", "unix sockets are never used")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+# -- bounded decoding -------------------------------------------------------------------------
+
+class _Decoder:
+    """Decode one Content-Encoding layer without ever producing more than ``limit`` bytes."""
+
+    def __init__(self, encoding: str, limit: int):
+        self.limit = limit
+        self.produced = 0
+        self._zlib: Any = None
+        self._brotli: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        elif encoding == "br":
+            self._brotli = brotli.Decompressor()
+        elif encoding not in ("", "identity"):
+            raise BadEncoding(f"unsupported Content-Encoding {encoding!r}", "unexpected_encoding")
+
+    def feed(self, data: bytes) -> bytes:
+        try:
+            if self._zlib is not None:
+                out = self._zlib.decompress(data, self._room())
+                if self._zlib.unconsumed_tail:
+                    raise TooLarge("body larger than the cap after decompression")
+            elif self._brotli is not None:
+                out = self._brotli.process(data, output_buffer_limit=self._room())
+                if not self._brotli.can_accept_more_data():
+                    raise TooLarge("body larger than the cap after decompression")
+            else:
+                out = data
+        except (zlib.error, brotli.error) as exc:
+            raise BadEncoding(f"corrupt compressed body: {exc}") from exc
+        self.produced += len(out)
+        if self.produced > self.limit:
+            raise TooLarge(f"body larger than {self.limit} bytes")
+        return out
+
+    def _room(self) -> int:
+        return self.limit - self.produced + 1
+
+
+def _content_encoding(headers: httpx.Headers) -> str:
+    layers = [p.strip().lower() for p in ",".join(headers.get_list("content-encoding")).split(",")]
+    layers = [p for p in layers if p and p != "identity"]
+    if len(layers) > 1:
+        raise BadEncoding(f"stacked Content-Encoding {', '.join(layers)} refused", "unexpected_encoding")
+    return layers[0] if layers else ""
+
+
+# -- politeness ------------------------------------------------------------------------------
+
+class HostGate:
+    """Per-host politeness shared by everything in one process: concurrency, delay, Retry-After."""
+
+    def __init__(self, per_host: int, delay: float, clock: Callable[[], float] = time.monotonic):
+        self._per_host = max(1, per_host)
+        self._delay = delay
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._active: dict[str, int] = defaultdict(int)
+        self._next_start: dict[str, float] = defaultdict(float)
+
+    def defer(self, host: str, seconds: float) -> None:
+        """Hold every request to ``host`` back for ``seconds`` (a Retry-After)."""
+        with self._cond:
+            self._next_start[host] = max(self._next_start[host], self._clock() + seconds)
+
+    def deferred_until(self, host: str) -> float:
+        with self._cond:
+            return self._next_start[host]
+
+    @contextmanager
+    def slot(self, host: str, max_wait: float) -> Iterator[None]:
+        """Wait for a turn at ``host``; HostDeferred if that would take longer than ``max_wait``."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                wait = self._next_start[host] - now
+                if wait > max_wait:
+                    raise HostDeferred(f"{host} asked to wait {wait:.0f}s", self._next_start[host])
+                if self._active[host] < self._per_host and wait <= 0:
+                    break
+                self._cond.wait(timeout=wait if wait > 0 else 1.0)
+            self._active[host] += 1
+            self._next_start[host] = now + self._delay
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active[host] -= 1
+                self._cond.notify_all()
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a Retry-After header asks for (delta or HTTP date); None when absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+# -- the client ------------------------------------------------------------------------------
+
+def _utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for key, value in headers.multi_items():
+        key = key.lower()
+        if key not in _DROPPED_HEADERS:
+            kept[key] = f"{kept[key]}, {value}" if key in kept else value
+    return kept
+
+
+class Fetcher:
+    """One HTTP client per run. Use as a context manager; ``fetch`` is safe from many threads."""
+
+    def __init__(self, config: Config, resolve: Callable[..., list[Any]] | None = None):
+        self.config = config
+        self.gate = HostGate(config.per_host_connections, config.per_host_delay)
+        self.backend = GuardedBackend(config.networks, resolve or socket.getaddrinfo)
+        self._client = self._build_client()
+
+    def _build_client(self) -> httpx.Client:
+        cfg = self.config
+        limits = httpx.Limits(max_connections=cfg.max_connections * 2,
+                              max_keepalive_connections=cfg.max_connections)
+        transport = httpx.HTTPTransport(limits=limits, trust_env=False)
+        # httpx 0.28 takes no network backend; the pool is rebuilt with ours (same arguments).
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=self.backend,
+        )
+        timeout = httpx.Timeout(connect=cfg.connect_timeout, read=cfg.read_timeout,
+                                write=cfg.read_timeout, pool=cfg.deadline)
+        return httpx.Client(
+            transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate, br",
+                     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+        )
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None,
+              max_bytes: int | None = None) -> FetchResult:
+        """GET ``url`` following redirects ourselves; never raises for network outcomes."""
+        exchange = _Exchange(self, url, dict(headers or {}), max_bytes or self.config.max_body_bytes)
+        return exchange.run()
+
+
+class _Exchange:
+    """The state of one ``Fetcher.fetch`` call: hops so far, the clock, the outcome."""
+
+    def __init__(self, fetcher: Fetcher, url: str, headers: dict[str, str], max_bytes: int):
+        self.fetcher = fetcher
+        self.config = fetcher.config
+        self.requested_url = url
+        self.current_url = url
+        self.headers = headers
+        self.max_bytes = max_bytes
+        self.redirects: list[dict[str, Any]] = []
+        self.started_at = _utcnow_iso()
+        self.t0 = time.monotonic()
+
+    def run(self) -> FetchResult:
+        try:
+            return self._follow()
+        except FetchError as exc:
+            return self._failure(exc.kind, str(exc))
+        except BadURL as exc:
+            return self._failure(exc.reason, str(exc))
+        except BlockedAddress as exc:
+            return self._failure("blocked_address", str(exc))
+        except httpx.TimeoutException as exc:
+            kind = "deadline" if self._past_deadline() else "timeout"
+            return self._failure(kind, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError) as exc:
+            return self._failure(_classify(exc), str(exc) or type(exc).__name__)
+        finally:
+            _deadline.at = None
+
+    def _past_deadline(self) -> bool:
+        return time.monotonic() - self.t0 >= self.config.deadline - 0.05
+
+    def _follow(self) -> FetchResult:
+        for _ in range(self.config.max_redirects + 1):
+            check_url(self.current_url)
+            host = host_of(self.current_url)
+            with self.fetcher.gate.slot(host, max_wait=self.config.deadline):
+                if not self.redirects:
+                    self.t0 = time.monotonic()  # waiting for a turn is not the request's time
+                _deadline.at = self.t0 + self.config.deadline
+                result = self._one_hop(host)
+            if result is not None:
+                return result
+        raise FetchError(f"more than {self.config.max_redirects} redirects", "too_many_redirects")
+
+    def _one_hop(self, host: str) -> FetchResult | None:
+        request = self.fetcher._client.build_request("GET", self.current_url, headers=self.headers)
+        response = self.fetcher._client.send(request, stream=True)
+        try:
+            if response.status_code in REDIRECT_STATUSES and response.headers.get("location"):
+                target = urljoin(self.current_url, response.headers["location"])
+                self.redirects.append({"url": self.current_url, "status": response.status_code,
+                                       "location": target})
+                self.current_url = target
+                return None
+            self._note_retry_after(host, response)
+            body = self._read_body(response)
+            return self._result(response, body)
+        finally:
+            response.close()
+
+    def _note_retry_after(self, host: str, response: httpx.Response) -> None:
+        if response.status_code in (429, 503):
+            seconds = retry_after_seconds(response.headers.get("retry-after"))
+            if seconds:
+                self.fetcher.gate.defer(host, min(seconds, self.config.retry_after_cap))
+
+    def _read_body(self, response: httpx.Response) -> bytes:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes and not response.headers.get("content-encoding"):
+            raise TooLarge(f"Content-Length {length} is over the {self.max_bytes}-byte cap")
+        decoder = _Decoder(_content_encoding(response.headers), self.max_bytes)
+        parts: list[bytes] = []
+        raw_total = 0
+        for chunk in response.iter_raw(_CHUNK):
+            raw_total += len(chunk)
+            if raw_total > self.max_bytes:
+                raise TooLarge(f"body larger than {self.max_bytes} bytes")
+            parts.append(decoder.feed(chunk))
+            if self._past_deadline():
+                raise DeadlineExceeded(f"body not complete after {self.config.deadline:.0f}s")
+        return b"".join(parts)
+
+    def _result(self, response: httpx.Response, body: bytes) -> FetchResult:
+        status = response.status_code
+        error = None if status < 400 or status == 304 else f"http_{status}"
+        detail = None if error is None else f"HTTP {status} {response.reason_phrase}".strip()
+        return FetchResult(
+            requested_url=self.requested_url, final_url=str(response.url), status=status,
+            headers=_kept_headers(response.headers), redirects=tuple(self.redirects),
+            started_at=self.started_at, elapsed_ms=self._elapsed_ms(), body=body,
+            error=error, error_detail=detail, request_headers=self.headers,
+        )
+
+    def _failure(self, kind: str, detail: str) -> FetchResult:
+        return FetchResult(
+            requested_url=self.requested_url, final_url=self.current_url, status=None, headers={},
+            redirects=tuple(self.redirects), started_at=self.started_at,
+            elapsed_ms=self._elapsed_ms(), error=kind, error_detail=detail[:500],
+            request_headers=self.headers,
+        )
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.t0) * 1000)
+
+
+def _classify(exc: Exception) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "unsupported_scheme"
+    if isinstance(exc, httpx.InvalidURL):
+        return "bad_url"
+    if "resolve" in text or "name or service" in text or "nodename" in text:
+        return "dns"
+    if "refused" in text:
+        return "refused"
+    if "ssl" in text or "certificate" in text or "tls" in text:
+        return "tls"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.LocalProtocolError)):
+        return "protocol_error"
+    return "connection_error"

@@ -1,0 +1,215 @@
+"""Archiving a page: fetch it, extract the article in a worker, save capture and snapshot."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from archiver import extractor
+from archiver.extractor import Article, ExtractionError
+from archiver.fetcher import FetchResult
+from archiver.schedule import backoff_delay, page_next_check, parse_recheck_schedule
+from archiver.store import (ensure_page, find_page_id, iso, latest_snapshot, insert_snapshot,
+                            parse_iso, save_body, save_capture, transaction)
+from archiver.urls import BadURL, canonical_url, host_of
+from archiver.workers import TaskFailed
+
+REMOVED_STATUSES = frozenset({404, 410})
+
+
+@dataclass(frozen=True)
+class EntryContext:
+    """What the feed said about the page that an entry links to."""
+
+    entry_id: int
+    author: str | None = None
+    published: str | None = None
+
+
+@dataclass(frozen=True)
+class PageWork:
+    """What the network and the extractor made of one page."""
+
+    fetch: FetchResult
+    article: Article | None = None
+    problem: tuple[str, str] | None = None
+    follow: Any = None  # set by feed-aware fetches: what to do instead of a snapshot
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """One line of `archiver fetch`: what happened to one URL."""
+
+    url: str
+    result: str  # new_snapshot, unchanged, failed, feed
+    detail: str | None = None
+    page_id: int | None = None
+    snapshot_id: int | None = None
+    title: str | None = None
+    version: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.result == "failed"
+
+
+def content_fingerprint(title: str | None, text: str) -> str:
+    """sha256 of the normalised title and text: equal for versions a reader cannot tell apart."""
+    def norm(value: str | None) -> str:
+        value = unicodedata.normalize("NFC", value or "")
+        return re.sub(r"\s+", " ", value).strip()
+
+    return hashlib.sha256(f"{norm(title)}\n{norm(text)}".encode("utf-8")).hexdigest()
+
+
+class PageJob:
+    """Archive one page now. ``context`` carries the shared fetcher, worker pool and config."""
+
+    def __init__(self, context: Any, url: str, entry: EntryContext | None = None,
+                 on_feed: Callable[..., Any] | None = None):
+        self.context = context
+        self.url = url
+        self.canonical = canonical_url(url)
+        self.host = host_of(self.canonical)
+        self.entry = entry
+        self.on_feed = on_feed
+
+    def work(self) -> PageWork:
+        ctx = self.context
+        refusal = ctx.robots_refusal(self.url) if ctx.robots_refusal else None
+        if refusal is not None:
+            return PageWork(refusal)
+        fetched = ctx.fetcher.fetch(self.url)
+        if not fetched.ok or not fetched.body:
+            return PageWork(fetched)
+        if self.on_feed is not None and self.on_feed.accepts(fetched):
+            return PageWork(fetched, follow=self.on_feed.work(fetched))
+        try:
+            article = ctx.pool.call(extractor.extract_article, fetched.body, fetched.final_url,
+                                    fetched.content_type, max_bytes=ctx.config.max_extract_bytes)
+        except ExtractionError as exc:
+            return PageWork(fetched, problem=(exc.reason, str(exc)))
+        except TaskFailed as exc:
+            return PageWork(fetched, problem=(f"extract_{exc.kind}", str(exc)))
+        return PageWork(fetched, article=article)
+
+    def save(self, db: Any, work: PageWork | Exception) -> tuple[PageOutcome, list[Any]]:
+        if isinstance(work, Exception):
+            return PageOutcome(self.url, "failed", f"internal_error: {work}"), []
+        if work.follow is not None:
+            return self.on_feed.save(db, work.fetch, work.follow)
+        with transaction(db):
+            return self._save(db, work), []
+
+    def _save(self, db: Any, work: PageWork) -> PageOutcome:
+        now = self.context.now()
+        fetched, article = work.fetch, work.article
+        page_id = self._page_id(db, fetched, article, iso(now))
+        body_sha = save_body(db, fetched.body, fetched.media_type) if fetched.body is not None else None
+        if article is None:
+            detail = self._failure(fetched, work.problem)
+            recorded = work.problem[0] if work.problem else "failed"
+            save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
+            self._update_page(db, page_id, now, fetched, detail)
+            return PageOutcome(self.url, "failed", detail, page_id)
+        capture_id = save_capture(db, fetched, "page", page_id=page_id, body_sha256=body_sha)
+        outcome = self._save_snapshot(db, page_id, capture_id, fetched, article)
+        db.execute("UPDATE captures SET outcome = ? WHERE id = ?", [outcome.result, capture_id])
+        self._update_page(db, page_id, now, fetched, None)
+        return outcome
+
+    def _page_id(self, db: Any, fetched: FetchResult, article: Article | None, now: str) -> int:
+        final = _canonical_or_none(fetched.final_url)
+        same_site = None
+        if article is not None and article.canonical_url:
+            candidate = _canonical_or_none(article.canonical_url)
+            if candidate and host_of(candidate) == host_of(final or self.canonical):
+                same_site = candidate  # another host's address is recorded, never merged
+        page_id = find_page_id(db, self.canonical, same_site, final)
+        aliases = tuple(u for u in (final, same_site) if u)
+        if page_id is None:
+            return ensure_page(db, self.canonical, now, aliases)
+        for alias in (self.canonical, *aliases):
+            db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
+                       [alias, page_id, now])
+        return page_id
+
+    @staticmethod
+    def _failure(fetched: FetchResult, problem: tuple[str, str] | None) -> str:
+        """One line saying why no snapshot came of this capture."""
+        if problem is not None:
+            return f"{problem[0]}: {problem[1]}"
+        if fetched.error:
+            return fetched.reason
+        return f"empty_body: HTTP {fetched.status} with no content"
+
+    def _save_snapshot(self, db: Any, page_id: int, capture_id: int, fetched: FetchResult,
+                       article: Article) -> PageOutcome:
+        fingerprint = content_fingerprint(article.title, article.text)
+        latest = latest_snapshot(db, page_id)
+        if latest is not None and latest["content_sha256"] == fingerprint:
+            return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],
+                               latest["version"])
+        row = self._snapshot_row(capture_id, fetched, article, fingerprint)
+        snapshot_id = insert_snapshot(db, page_id, row)
+        version = db.execute("SELECT version FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()[0]
+        return PageOutcome(self.url, "new_snapshot", None, page_id, snapshot_id, article.title, version)
+
+    def _snapshot_row(self, capture_id: int, fetched: FetchResult, article: Article,
+                      fingerprint: str) -> dict[str, Any]:
+        fields = asdict(article)
+        sources = {"author": "page" if article.author else None,
+                   "published": "page" if article.published else None}
+        entry = self.entry
+        if entry is not None:
+            for name in ("author", "published"):
+                if not fields[name] and getattr(entry, name):
+                    fields[name] = getattr(entry, name)
+                    sources[name] = "feed"
+        return {
+            "capture_id": capture_id, "entry_id": entry.entry_id if entry else None,
+            "captured_at": fetched.started_at, "content_sha256": fingerprint,
+            "title": fields["title"], "author": fields["author"], "published": fields["published"],
+            "sitename": fields["sitename"], "hostname": fields["hostname"],
+            "language": fields["language"], "description": fields["description"],
+            "categories": json.dumps(list(fields["categories"])), "tags": json.dumps(list(fields["tags"])),
+            "canonical_url": fields["canonical_url"], "text": fields["text"],
+            "extractor": fields["extractor"],
+            "metadata_sources": json.dumps({k: v for k, v in sources.items() if v}),
+        }
+
+    def _update_page(self, db: Any, page_id: int, now: datetime, fetched: FetchResult,
+                     error: str | None) -> None:
+        page = db["pages"].get(page_id)
+        changes: dict[str, Any] = {"last_checked_at": iso(now), "last_status": fetched.status,
+                                   "last_error": error}
+        if error is None:
+            changes["error_count"] = 0
+            nxt = page_next_check(now, parse_iso(page["last_changed_at"]), page["watch_every"],
+                                  self.context.recheck_steps)
+            if page["state"] == "removed":
+                changes["state"] = "active"
+        elif fetched.status in REMOVED_STATUSES and page["snapshot_count"] > 0:
+            changes["state"] = "removed"
+            nxt = None
+        else:
+            changes["error_count"] = page["error_count"] + 1
+            delay = backoff_delay(changes["error_count"], self.context.config.backoff_cap)
+            nxt = datetime.fromtimestamp(now.timestamp() + delay, timezone.utc)
+            if page["watch_every"]:
+                nxt = min(nxt, datetime.fromtimestamp(now.timestamp() + page["watch_every"], timezone.utc))
+        changes["next_check_at"] = iso(nxt) if nxt else None
+        db["pages"].update(page_id, changes)
+
+
+def _canonical_or_none(url: str | None) -> str | None:
+    try:
+        return canonical_url(url) if url else None
+    except BadURL:
+        return None

@@ -1,0 +1,50 @@
+"""One run of the archiver: the config, the database, one HTTP client, one worker pool, a clock.
+
+Commands and the daemon build a Session and hand it jobs; everything a job needs from the run
+(fetcher, pool, settings, the time) it reaches through the session.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator
+
+from archiver.fetcher import Fetcher
+from archiver.runner import Runner
+from archiver.schedule import parse_recheck_schedule
+from archiver.settings import Config
+from archiver.store import open_db
+from archiver.workers import WorkerPool
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Session:
+    """Shared state of one run; a context manager that closes the client and the workers."""
+
+    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = _utc_now):
+        self.config = config
+        self.db = db if db is not None else open_db(config.db)
+        self.now = clock
+        self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
+        self.fetcher = Fetcher(config)
+        self.pool = WorkerPool(config)
+        self.robots_refusal: Callable[[str], Any] | None = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.pool.close()
+
+    def run(self, jobs: Iterable[Any], stop: threading.Event | None = None) -> Iterator[Any]:
+        """Run jobs (fetch overlapping, one writer) and yield their outcomes as they are saved."""
+        runner = Runner(self.db, self.config.max_connections, self.config.per_host_connections)
+        return runner.run(jobs, stop)

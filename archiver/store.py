@@ -1,0 +1,241 @@
+"""The archive in one SQLite file: schema, transactions, and every read and write of rows.
+
+Two layers (see DESIGN.md): captures (immutable evidence, one per HTTP exchange, bodies stored
+once per sha256, gzip-compressed) and snapshots (one per distinct version of a page). Each unit
+of work is one ``BEGIN IMMEDIATE`` transaction, retried when another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import random
+import sqlite3
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+migrations = Migrations("archiver")
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used; the message says which file and why."""
+
+
+def utcnow() -> str:
+    """Now, as aware-UTC ISO 8601 text (the one time format in the archive)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def open_db(path: str | Path, *, readonly: bool = False, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the archive at ``path``, in WAL mode, with foreign keys on."""
+    path = Path(path)
+    try:
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{path}?mode=ro" if readonly else str(path)
+        conn = sqlite3.connect(uri, uri=readonly, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        db = sqlite_utils.Database(conn)
+        if not readonly:
+            _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = FULL")
+            if migrate:
+                _retry_busy(lambda: migrations.apply(db))
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from None
+    return db
+
+
+def _retry_busy(action: Any, attempts: int = 20) -> Any:
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.2)
+    return None
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One unit of work: ``BEGIN IMMEDIATE`` (retried while another writer holds the lock), commit or roll back."""
+    _retry_busy(lambda: db.conn.execute("BEGIN IMMEDIATE"))
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        _retry_busy(lambda: db.conn.execute("COMMIT"))
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+@migrations()
+def m001_archive(db: sqlite_utils.Database) -> None:
+    db["bodies"].create({"sha256": str, "size": int, "media_type": str, "charset": str,
+                         "encoding": str, "data": bytes}, pk="sha256")
+    db["feeds"].create({
+        "id": int, "url": str, "title": str, "site_url": str, "etag": str, "last_modified": str,
+        "next_check_at": str, "last_checked_at": str, "last_status": int, "error_count": int,
+        "last_error": str, "state": str, "added_at": str, "source": str, "ttl_seconds": int,
+        "last_body_sha256": str, "redirect_target": str, "redirect_seen": int,
+        "last_new_entry_at": str, "entry_count": int,
+    }, pk="id", not_null={"url", "state"}, defaults={"state": "active", "error_count": 0,
+                                                     "redirect_seen": 0, "entry_count": 0})
+    db["feeds"].create_index(["url"], unique=True)
+    db["feeds"].create_index(["next_check_at"])
+    db["pages"].create({
+        "id": int, "url": str, "title": str, "first_seen_at": str, "next_check_at": str,
+        "last_checked_at": str, "last_status": int, "error_count": int, "last_error": str,
+        "snapshot_count": int, "state": str, "watch_every": float, "last_changed_at": str,
+    }, pk="id", not_null={"url", "state"}, defaults={"state": "active", "error_count": 0,
+                                                     "snapshot_count": 0})
+    db["pages"].create_index(["url"], unique=True)
+    db["pages"].create_index(["next_check_at"])
+    db["page_urls"].create({"url": str, "page_id": int, "first_seen_at": str}, pk="url",
+                           foreign_keys=[("page_id", "pages", "id")])
+    db["captures"].create({
+        "id": int, "kind": str, "requested_url": str, "final_url": str, "status": int,
+        "headers": str, "request_headers": str, "redirects": str, "started_at": str,
+        "elapsed_ms": int, "size": int, "body_sha256": str, "error": str, "error_detail": str,
+        "outcome": str, "feed_id": int, "page_id": int,
+    }, pk="id", foreign_keys=[("body_sha256", "bodies", "sha256"), ("feed_id", "feeds", "id"),
+                              ("page_id", "pages", "id")])
+    db["captures"].create_index(["page_id"])
+    db["captures"].create_index(["feed_id"])
+    db["captures"].create_index(["started_at"])
+    db["entries"].create({
+        "id": int, "feed_id": int, "guid": str, "page_id": int, "link": str, "title": str,
+        "author": str, "published": str, "published_raw": str, "updated": str, "summary": str,
+        "categories": str, "first_seen_at": str, "capture_id": int,
+    }, pk="id", not_null={"feed_id", "guid"}, foreign_keys=[
+        ("feed_id", "feeds", "id"), ("page_id", "pages", "id"), ("capture_id", "captures", "id")])
+    db["entries"].create_index(["feed_id", "guid"], unique=True)
+    db["entries"].create_index(["page_id"])
+    db["snapshots"].create({
+        "id": int, "page_id": int, "version": int, "capture_id": int, "entry_id": int,
+        "captured_at": str, "content_sha256": str, "title": str, "author": str,
+        "published": str, "sitename": str, "hostname": str, "language": str,
+        "description": str, "categories": str, "tags": str, "canonical_url": str, "text": str,
+        "extractor": str, "metadata_sources": str,
+    }, pk="id", not_null={"page_id", "capture_id", "content_sha256"}, foreign_keys=[
+        ("page_id", "pages", "id"), ("capture_id", "captures", "id"), ("entry_id", "entries", "id")])
+    db["snapshots"].create_index(["page_id", "version"], unique=True)
+    db["snapshots"].create_index(["content_sha256"])
+    db["snapshots"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+
+
+# -- bodies and captures -------------------------------------------------------------------------
+
+def save_body(db: sqlite_utils.Database, body: bytes, media_type: str | None) -> str:
+    """Store ``body`` once per sha256 (gzip-compressed); return its hash."""
+    digest = hashlib.sha256(body).hexdigest()
+    if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is None:
+        db["bodies"].insert({"sha256": digest, "size": len(body), "media_type": media_type,
+                             "encoding": "gzip", "data": gzip.compress(body, mtime=0)})
+    return digest
+
+
+def load_body(db: sqlite_utils.Database, sha256: str) -> bytes | None:
+    row = db.execute("SELECT data, encoding FROM bodies WHERE sha256 = ?", [sha256]).fetchone()
+    if row is None:
+        return None
+    return gzip.decompress(row[0]) if row[1] == "gzip" else row[0]
+
+
+def save_capture(db: sqlite_utils.Database, result: Any, kind: str, *, outcome: str | None = None,
+                 feed_id: int | None = None, page_id: int | None = None,
+                 body_sha256: str | None = None) -> int:
+    """Record one HTTP exchange (a ``FetchResult``), failed or not. Returns the capture id."""
+    row = {
+        "kind": kind, "requested_url": result.requested_url, "final_url": result.final_url,
+        "status": result.status, "headers": json.dumps(dict(result.headers)),
+        "request_headers": json.dumps(dict(result.request_headers)),
+        "redirects": json.dumps(list(result.redirects)), "started_at": result.started_at,
+        "elapsed_ms": result.elapsed_ms, "size": None if result.body is None else len(result.body),
+        "body_sha256": body_sha256, "error": result.error, "error_detail": result.error_detail,
+        "outcome": outcome, "feed_id": feed_id, "page_id": page_id,
+    }
+    return int(db["captures"].insert(row).last_pk)
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+def find_page_id(db: sqlite_utils.Database, *urls: str | None) -> int | None:
+    """The page any of these (canonical) URLs led to, trying them in order."""
+    for url in urls:
+        if not url:
+            continue
+        row = db.execute("SELECT page_id FROM page_urls WHERE url = ?", [url]).fetchone()
+        if row is None:
+            row = db.execute("SELECT id FROM pages WHERE url = ?", [url]).fetchone()
+        if row is not None:
+            return int(row[0])
+    return None
+
+
+def ensure_page(db: sqlite_utils.Database, url: str, now: str, aliases: tuple[str, ...] = ()) -> int:
+    """The id of the page for canonical ``url`` (created if new), with ``aliases`` pointing to it."""
+    page_id = find_page_id(db, url)
+    if page_id is None:
+        page_id = int(db["pages"].insert({"url": url, "first_seen_at": now, "state": "active",
+                                          "snapshot_count": 0, "error_count": 0}).last_pk)
+    for alias in (url, *aliases):
+        if alias:
+            db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
+                       [alias, page_id, now])
+    return page_id
+
+
+def latest_snapshot(db: sqlite_utils.Database, page_id: int) -> dict[str, Any] | None:
+    rows = list(db["snapshots"].rows_where("page_id = ?", [page_id], order_by="version desc", limit=1))
+    return rows[0] if rows else None
+
+
+def snapshot_version(db: sqlite_utils.Database, page_id: int, version: int | None) -> dict[str, Any] | None:
+    """Snapshot number ``version`` (1 = oldest) of a page, or its latest when None."""
+    if version is None:
+        return latest_snapshot(db, page_id)
+    rows = list(db["snapshots"].rows_where("page_id = ? AND version = ?", [page_id, version]))
+    return rows[0] if rows else None
+
+
+def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, Any]) -> int:
+    """Append a new version to a page and bump its counters. Caller holds the transaction."""
+    version = db.execute("SELECT coalesce(max(version), 0) + 1 FROM snapshots WHERE page_id = ?",
+                         [page_id]).fetchone()[0]
+    snapshot_id = int(db["snapshots"].insert({**row, "page_id": page_id, "version": version}).last_pk)
+    db.execute("UPDATE pages SET snapshot_count = snapshot_count + 1, title = ?, last_changed_at = ? "
+               "WHERE id = ?", [row.get("title"), row.get("captured_at"), page_id])
+    return snapshot_id
+
+
+def load_json(text: str | None) -> Any:
+    return json.loads(text) if text else None

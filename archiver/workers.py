@@ -1,0 +1,70 @@
+"""Worker processes for CPU-bound, untrusted work (extraction, feed parsing), with a time limit
+and a memory limit per task. A task that overruns is killed with its process, which is replaced."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import resource
+from concurrent.futures import Future, TimeoutError as FutureTimeout
+from typing import Any, Callable
+
+import pebble
+from pebble.common import ProcessExpired
+
+from archiver.settings import Config
+
+log = logging.getLogger(__name__)
+
+
+class TaskFailed(Exception):
+    """A worker task ran out of time or memory, or its process died; ``kind`` classifies it."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+class WorkerPool:
+    """A pool of processes (one per core by default); use as a context manager."""
+
+    def __init__(self, config: Config):
+        self.timeout = config.extract_timeout
+        size = config.workers or os.cpu_count() or 1
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["archiver.extractor", "archiver.feeds"])
+        self._pool = pebble.ProcessPool(max_workers=size, initializer=_limit_memory,
+                                        initargs=(config.extract_memory_mb,), context=context)
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=5)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._pool.submit(fn, self.timeout, *args, **kwargs)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` in a worker and return its result; its own exceptions pass through,
+        a timeout, memory exhaustion or a dead worker become TaskFailed."""
+        future = self.submit(fn, *args, **kwargs)
+        try:
+            return future.result()
+        except FutureTimeout:
+            raise TaskFailed("timeout", f"gave up after {self.timeout:.0f}s") from None
+        except MemoryError:
+            raise TaskFailed("out_of_memory", "worker ran out of memory") from None
+        except ProcessExpired as exc:
+            raise TaskFailed("worker_died", f"worker process died ({exc})") from None
