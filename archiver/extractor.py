@@ -1,0 +1,533 @@
+"""Turn an HTML body into an article: its text and metadata. Pure functions on bytes.
+
+This is the only module that imports trafilatura, and it only uses its pure functions on HTML we
+fetched ourselves: never ``fetch_url`` or anything else that opens a URL.
+
+    extract_article(body, url, content_type) -> Article
+        1. cap the body at ``max_bytes`` (truncate, then extract what is there)
+        2. refuse what is not HTML (``is_html``: the media type, then the bytes)
+        3. decode (``decode_html``: header charset, then <meta>, then BOM, then a fallback)
+        4. trafilatura: main text and metadata; canonical URL and language read from the tree
+        5. strip NUL and control characters from every field
+
+Failures raise ``ExtractionError`` with a short ``reason``:
+
+    ExtractionError
+      .reason = "not_html"      the body is a PDF, image, JSON, feed, binary... (.detail: media type)
+      .reason = "no_content"    HTML, but no article text in it
+      .reason = "bad_encoding"  the bytes decode to mostly garbage
+      .reason = "too_large"     reserved for callers that refuse oversized bodies; extract_article
+                                truncates instead
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import takewhile
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from lxml.html import HtmlElement
+
+__all__ = [
+    "EXTRACTOR",
+    "Article",
+    "ExtractionError",
+    "decode_html",
+    "extract_article",
+    "is_html",
+    "parse_content_type",
+    "sniff_non_html",
+]
+
+log = logging.getLogger(__name__)
+
+EXTRACTOR = f"trafilatura {trafilatura.__version__}"
+DEFAULT_MAX_BYTES = 5_000_000
+REASONS = ("not_html", "no_content", "bad_encoding", "too_large")
+
+_META_SCAN_BYTES = 16_384  # how far into the document a <meta charset> is looked for
+_SNIFF_BYTES = 4096
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),  # before utf-16-le, whose BOM is its prefix
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+
+
+@dataclass(frozen=True)
+class Article:
+    """The article found in one HTML body: plain text and metadata, all free of control characters."""
+
+    title: str | None
+    author: str | None
+    published: str | None  # ISO 8601 date, "YYYY-MM-DD"
+    sitename: str | None
+    hostname: str | None
+    language: str | None
+    description: str | None
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    canonical_url: str | None  # <link rel=canonical>, else og:url; absolute http(s) only
+    text: str  # the article's paragraphs, one per line
+    charset: str  # the charset the body was decoded with
+    extractor: str  # name and version, e.g. "trafilatura 2.3.1"
+
+
+class ExtractionError(Exception):
+    """The body yields no article; ``.reason`` is one of REASONS, ``.detail`` says more."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        # Both values go to Exception.__init__ so the error pickles across a process boundary.
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def extract_article(
+    body: bytes, url: str, content_type: str | None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Article:
+    """The article in an HTML ``body`` served from ``url`` with this Content-Type header.
+
+    Raises ExtractionError when the body is not HTML or holds no article text.
+    """
+    if len(body) > max_bytes:
+        log.info("extracting the first %s of %s bytes of %s", max_bytes, len(body), url)
+        body = body[:max_bytes]
+    if not body.strip():
+        raise ExtractionError("no_content", "empty body")
+    non_html = sniff_non_html(body, content_type)
+    if non_html is not None:
+        raise ExtractionError("not_html", non_html)
+    html, charset = decode_html(body, content_type)
+    if _garbage_share(html) > 0.2:
+        raise ExtractionError("bad_encoding", f"undecodable as {charset}")
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        raise ExtractionError("no_content", "unparsable HTML")
+    document = _run_trafilatura(tree, url)
+    text = _without_title(_clean_text(document.text or ""), _clean_line(document.title))
+    if not text:
+        raise ExtractionError("no_content", "no article text found")
+    text = "\n".join([*_lead_quotes(tree, text), text])
+    return _build_article(document, tree, url, text, charset)
+
+
+def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
+    """trafilatura's Document for the tree (which it copies, leaving ours untouched)."""
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=True,
+        include_comments=False,  # readers' comments are not the article
+    )
+    if document is None:
+        raise ExtractionError("no_content", "no article text found")
+    return document
+
+
+def _build_article(document: Any, tree: HtmlElement, url: str, text: str, charset: str) -> Article:
+    """An Article from trafilatura's Document plus what we read from the tree ourselves."""
+    return Article(
+        title=_clean_line(document.title),
+        author=_clean_line(document.author),
+        published=_clean_line(document.date),
+        sitename=_clean_line(document.sitename),
+        hostname=_clean_line(document.hostname) or _clean_line(urlsplit(url).hostname),
+        language=find_language(tree),
+        description=_clean_line(document.description),
+        categories=_clean_list(document.categories),
+        tags=_clean_list(document.tags),
+        canonical_url=find_canonical_url(tree, url),
+        text=text,
+        charset=charset,
+        extractor=EXTRACTOR,
+    )
+
+
+# --------------------------------------------------------------------------- HTML or not
+
+
+def is_html(body: bytes, content_type: str | None) -> bool:
+    """Whether the body should be treated as an HTML page (see ``sniff_non_html``)."""
+    return sniff_non_html(body, content_type) is None
+
+
+def sniff_non_html(body: bytes, content_type: str | None) -> str | None:
+    """The media type of a body that is not HTML, or None when it is (or may be) HTML.
+
+    A declared non-HTML type is believed; a declared HTML type is believed unless the bytes say
+    otherwise (file signatures, NUL bytes, JSON, a feed); no type, text/plain and
+    application/octet-stream need HTML markup near the start.
+    """
+    media_type, _ = parse_content_type(content_type)
+    if media_type and media_type not in _HTML_TYPES | _SNIFFED_TYPES | _XML_TYPES:
+        return media_type
+    sniffed = _sniff_bytes(body)
+    if sniffed is not None:
+        return sniffed
+    if media_type in _HTML_TYPES:
+        return None
+    if _HTML_MARKUP.search(_head_text(body)):
+        return None
+    return media_type or "text/plain"
+
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_XML_TYPES = frozenset({"text/xml", "application/xml"})
+_SNIFFED_TYPES = frozenset(
+    {"", "text/plain", "application/octet-stream", "binary/octet-stream", "application/unknown",
+     "unknown/unknown", "application/x-unknown-content-type", "*/*"}
+)
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+    (b"\x00\x00\x01\x00", "image/x-icon"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\x1f\x8b", "application/gzip"),
+    (b"BZh", "application/x-bzip2"),
+    (b"\xfd7zXZ\x00", "application/x-xz"),
+    (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
+    (b"Rar!\x1a\x07", "application/vnd.rar"),
+    (b"%!PS", "application/postscript"),
+    (b"OggS", "application/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"fLaC", "audio/flac"),
+    (b"\x1aE\xdf\xa3", "video/webm"),
+    (b"wOFF", "font/woff"),
+    (b"wOF2", "font/woff2"),
+    (b"\x00asm", "application/wasm"),
+    (b"\x7fELF", "application/x-executable"),
+    (b"MZ", "application/x-msdownload"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
+    (b"SQLite format 3\x00", "application/vnd.sqlite3"),
+)
+_HTML_MARKUP = re.compile(
+    r"<(?:!doctype\s+html|html|head|body|title|meta|link|script|style|div|p|a|table|h[1-6]|"
+    r"article|main|section|header|nav|br|iframe|font|b|span|ul|img|form)\b",
+    re.IGNORECASE,
+)
+_FEED_ROOT = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<\?[^>]*>\s*)*<(rss|feed|rdf:RDF)\b", re.S)
+
+
+def _sniff_bytes(body: bytes) -> str | None:
+    """The media type the bytes themselves reveal when they are clearly not HTML."""
+    for signature, media_type in _SIGNATURES:
+        if body.startswith(signature):
+            return media_type
+    if body[8:12] in (b"WEBP", b"WAVE", b"AVI ") and body.startswith(b"RIFF"):
+        return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}[body[8:12]]
+    if body[4:8] == b"ftyp":
+        return "video/mp4"
+    stripped = _head_text(body).lstrip("\ufeff \t\r\n")
+    # NUL bytes mean binary, unless a BOM says UTF-16/32 or the body starts as markup does.
+    if b"\x00" in body[:_SNIFF_BYTES] and _bom_charset(body) is None and not stripped.startswith("<"):
+        return "application/octet-stream"
+    if stripped.startswith(("{", "[")):
+        return "application/json"
+    feed = _FEED_ROOT.match(stripped)
+    if feed is not None:
+        return "application/atom+xml" if feed.group(1) == "feed" else "application/rss+xml"
+    return None
+
+
+def _head_text(body: bytes) -> str:
+    """The start of the body as text, good enough to look for markup."""
+    bom = _bom_charset(body)
+    if bom is not None and bom != "utf-8":
+        return body[:_SNIFF_BYTES * 4].decode(bom, errors="ignore")
+    # latin-1 maps every byte, so ASCII markup is found whatever the real charset.
+    return body[:_SNIFF_BYTES].decode("latin-1")
+
+
+# --------------------------------------------------------------------------- charsets
+
+
+def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
+    """(text, charset used) for an HTML body.
+
+    Trust, in order: the Content-Type charset, a <meta charset> or <meta http-equiv> (or an XML
+    declaration) in the first 16 KB, a byte-order mark. A declared charset Python does not know
+    is skipped; a multi-byte one the bytes do not fit is skipped. Then UTF-8, or windows-1252
+    when the bytes are plainly not UTF-8. A byte-order mark is never part of the text.
+    """
+    _, header_charset = parse_content_type(content_type)
+    bom = _bom_charset(body)
+    candidates = [
+        _codec(header_charset),
+        _meta_codec(_meta_charset(body)) if bom in (None, "utf-8") else None,
+        bom,
+    ]
+    for charset in dict.fromkeys(c for c in candidates if c):
+        text = _decode(_strip_bom(body, charset), charset)
+        if text is not None:
+            return text, charset
+        log.debug("body does not decode as declared %s", charset)
+    return _fallback_decode(_strip_bom(body, "utf-8"))
+
+
+def parse_content_type(content_type: str | None) -> tuple[str, str | None]:
+    """(lower-case media type or "", charset parameter or None) of a Content-Type value."""
+    if not content_type:
+        return "", None
+    media_type, _, params = content_type.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip("\"'").strip() or None
+    return media_type.strip().lower(), charset
+
+
+_META_CHARSET = re.compile(
+    rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([a-z0-9_:.+\-]+)"""
+    rb"""|<\?xml\s[^>]*?encoding\s*=\s*["']([a-z0-9_:.+\-]+)""",
+    re.IGNORECASE,
+)
+
+
+def _meta_charset(body: bytes) -> str | None:
+    """The charset named by a <meta> tag or XML declaration near the start, if any."""
+    match = _META_CHARSET.search(body[:_META_SCAN_BYTES])
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).decode("ascii")
+
+
+# Labels that browsers decode with a superset codec (WHATWG Encoding Standard); pages rely on it.
+_SUPERSETS = {
+    "ascii": "cp1252", "latin-1": "cp1252", "iso8859-1": "cp1252", "gb2312": "gb18030",
+    "gbk": "gb18030", "euc_kr": "cp949", "tis-620": "cp874", "iso8859-11": "cp874",
+    "iso8859-9": "cp1254", "big5": "big5hkscs", "shift_jis": "cp932",
+}
+
+
+@lru_cache(maxsize=256)
+def _codec(label: str | None) -> str | None:
+    """Python's name for a charset label (mapped to the browser's superset), None if unknown."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().lower()).name
+    except LookupError:
+        log.debug("unknown charset %r", label)
+        return None
+    return _SUPERSETS.get(name, name)
+
+
+def _meta_codec(label: str | None) -> str | None:
+    # A <meta> we could read as ASCII cannot be in UTF-16/32 (the Encoding Standard says: UTF-8).
+    name = _codec(label)
+    if name is not None and name.startswith(("utf-16", "utf-32")):
+        return "utf-8"
+    return name
+
+
+def _bom_charset(body: bytes) -> str | None:
+    for bom, charset in _BOMS:
+        if body.startswith(bom):
+            return charset
+    return None
+
+
+def _strip_bom(body: bytes, charset: str) -> bytes:
+    """The body without a leading BOM: its own, or a UTF-8 one (never content in any charset)."""
+    bom = _bom_charset(body)
+    if bom == charset or (bom == "utf-8" and not charset.startswith(("utf-16", "utf-32"))):
+        return body[len(next(b for b, c in _BOMS if c == bom)):]
+    return body
+
+
+def _decode(body: bytes, charset: str) -> str | None:
+    """The body decoded with ``charset``, or None if it does not fit a multi-byte charset.
+
+    A sequence cut off at the very end (a truncated body) is dropped, not counted as a misfit.
+    """
+    errors = "replace" if _single_byte(charset) else "strict"
+    try:
+        return body.decode(charset, errors=errors)
+    except UnicodeDecodeError as err:
+        if err.start >= len(body) - 4 and err.end == len(body):
+            return _decode(body[: err.start], charset)
+        return None
+
+
+# Two-byte sequences that UTF-8, Shift-JIS, EUC, GBK, Big5 or UHC read as one character.
+_MULTIBYTE_PROBES = (b"\xc3\xa9", b"\x82\xa0", b"\xa4\xa1", b"\xb0\xa1", b"\x81\x40", b"\x8e\xa1")
+
+
+@lru_cache(maxsize=64)
+def _single_byte(charset: str) -> bool:
+    """Whether every byte is one character in ``charset`` (so the bytes always fit it)."""
+    if len(bytes(range(256)).decode(charset, errors="replace")) != 256:
+        return False
+    return all(len(probe.decode(charset, errors="replace")) == 2 for probe in _MULTIBYTE_PROBES)
+
+
+def _fallback_decode(body: bytes) -> tuple[str, str]:
+    """UTF-8 if the bytes are mostly UTF-8, else windows-1252, which maps almost every byte."""
+    text = _decode(body, "utf-8")
+    if text is not None:
+        return text, "utf-8"
+    lenient = body.decode("utf-8", errors="replace")
+    bad = lenient.count("\ufffd")
+    good = sum(1 for ch in lenient if ord(ch) > 127) - bad
+    # A few stray bytes in a UTF-8 page are noise; mostly invalid sequences mean a legacy charset.
+    if bad * 10 <= good:
+        return lenient, "utf-8"
+    return body.decode("cp1252", errors="replace"), "cp1252"
+
+
+_GARBAGE = re.compile("[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _garbage_share(text: str) -> float:
+    """Share of replacement characters and C0 controls (but tab and line ends) in a decoded body."""
+    return len(_GARBAGE.findall(text)) / len(text) if text else 0.0
+
+
+# --------------------------------------------------------------------------- from the tree
+
+
+def find_canonical_url(tree: HtmlElement, url: str) -> str | None:
+    """<link rel=canonical>, else og:url, resolved against ``url``; only absolute http(s) URLs."""
+    candidates = [
+        link.get("href")
+        for link in tree.iter("link")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    ]
+    candidates += [
+        meta.get("content") for meta in tree.iter("meta") if (meta.get("property") or meta.get("name")) == "og:url"
+    ]
+    for candidate in candidates:
+        resolved = _absolute_http_url(candidate, url)
+        if resolved is not None:
+            return resolved
+    return None
+
+
+def _absolute_http_url(href: str | None, base: str) -> str | None:
+    href = _clean_line(href)
+    if not href:
+        return None
+    try:
+        resolved = urljoin(base, href)
+        parts = urlsplit(resolved)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return resolved
+
+
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{1,8})*$", re.IGNORECASE)
+
+
+def find_language(tree: HtmlElement) -> str | None:
+    """The page's declared language tag (<html lang>, Content-Language, og:locale), e.g. "en-GB"."""
+    candidates = [tree.get("lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
+    for meta in tree.iter("meta"):
+        key = (meta.get("http-equiv") or meta.get("property") or meta.get("name") or "").lower()
+        if key in ("content-language", "og:locale", "language"):
+            candidates.append(meta.get("content"))
+    for candidate in candidates:
+        tag = (candidate or "").strip().replace("_", "-").split(",")[0].strip()
+        if _LANGUAGE_TAG.match(tag):
+            return tag
+    return None
+
+
+_NOT_LEAD_QUOTE = frozenset({"header", "footer", "nav", "aside", "figure", "form", "p", "blockquote"})
+_EMBED_CLASS = re.compile(r"twitter|instagram|tiktok|embed", re.IGNORECASE)
+
+
+def _lead_quotes(tree: HtmlElement, text: str) -> list[str]:
+    """Quotes an <article> shows before the paragraph the extracted text starts with.
+
+    trafilatura keeps the body container only, so a pull quote or epigraph placed above it (as
+    in the Moscow Times layout of fixtures/moscowtimes) would be lost; the reader sees it first.
+    """
+    first_line = text.split("\n", 1)[0]
+    for article in tree.iter("article"):
+        if next(article.iter("blockquote"), None) is None:
+            continue
+        start = next((p for p in article.iter("p") if _squash(p.text_content()) == first_line), None)
+        if start is not None:
+            return [q for q in _quotes_before(article, start) if q != first_line]
+    return []
+
+
+def _quotes_before(article: HtmlElement, start: HtmlElement) -> list[str]:
+    """The texts of the top-level <blockquote>s of ``article`` that precede ``start``."""
+    quotes = []
+    stops = {start, *start.iterancestors()}
+    for element in article.iterdescendants():
+        if element in stops:
+            break
+        if element.tag != "blockquote" or _EMBED_CLASS.search(element.get("class") or ""):
+            continue
+        between = takewhile(lambda a: a is not article, element.iterancestors())
+        if any(a.tag in _NOT_LEAD_QUOTE for a in between):
+            continue
+        quote = _clean_line(element.text_content())
+        if quote and len(quote) >= 20:
+            quotes.append(quote)
+    return quotes
+
+
+def _without_title(text: str, title: str | None) -> str:
+    """The text without a first line that only repeats the title (the title is its own field)."""
+    first, _, rest = text.partition("\n")
+    return rest if rest and title and first == title else text
+
+
+def _squash(value: str) -> str:
+    return _clean_line(value) or ""
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+# C0 controls but \t and \n, DEL, C1 controls, and noncharacters that only break consumers.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+def _clean_text(text: str) -> str:
+    """Plain text, one paragraph per line: controls removed, lines trimmed, blank lines dropped."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = (_CONTROL_CHARS.sub("", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _clean_line(value: Any) -> str | None:
+    """A one-line field: controls removed, whitespace collapsed, None when nothing is left."""
+    if value is None:
+        return None
+    text = _CONTROL_CHARS.sub(" ", unicodedata.normalize("NFC", str(value)))
+    return " ".join(text.split()) or None
+
+
+def _clean_list(values: Any) -> tuple[str, ...]:
+    """Cleaned, de-duplicated, non-empty strings, in their order."""
+    cleaned = (_clean_line(v) for v in (values or ()))
+    return tuple(dict.fromkeys(v for v in cleaned if v))

@@ -1,0 +1,368 @@
+"""archiver.extractor: bytes in, article out. Pure tests: fixtures read in place, no server."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import importlib.util
+import json
+import pickle
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from archiver.extractor import (
+    Article,
+    ExtractionError,
+    decode_html,
+    extract_article,
+    is_html,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MOSCOW = SHARED / "fixtures" / "moscowtimes"
+CORPUS = SHARED / "corpus"
+KIM_PATH = "/2015/01/13/kim-jong-un-reportedly-due-to-visit-moscow-in-may-a42825"
+KIM_SERVED = f"http://127.0.0.1:8123{KIM_PATH}?utm_source=rss&utm_medium=feed"
+KIM_CANONICAL = f"https://www.themoscowtimes.com{KIM_PATH}"
+
+BODY = "".join(
+    f"<p>Paragraph {n}: the city council met on Tuesday and argued at length about trams, "
+    f"budgets, snow clearing and the schedule of the new line through the old town.</p>"
+    for n in range(1, 6)
+)
+
+
+def page(body: str = BODY, head: str = "", title: str = "A test article") -> str:
+    """A small but complete article page."""
+    return (
+        f"<!DOCTYPE html><html lang=\"en\"><head>{head}<title>{title}</title></head>"
+        f"<body><nav><a href=\"/\">Home</a></nav><article><h1>{title}</h1>{body}</article>"
+        f"<footer>Copyright footer text</footer></body></html>"
+    )
+
+
+def all_fields(article: Article) -> list[str]:
+    """Every string the article carries."""
+    values = [v for v in vars(article).values() if isinstance(v, str)]
+    return values + list(article.categories) + list(article.tags)
+
+
+# --------------------------------------------------------------------------- the Moscow Times
+
+
+def expected_paragraphs() -> list[str]:
+    """The body paragraphs of expected.md: between the date line and "Original url:"."""
+    lines = (MOSCOW / "expected.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if re.fullmatch(r"\w+ \d{1,2}, \d{4}", line.strip()))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Original url:"))
+    return [line.strip().replace("\\$", "$") for line in lines[start + 1 : end] if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def kim() -> Article:
+    return extract_article((MOSCOW / "article.html").read_bytes(), KIM_SERVED, "text/html; charset=utf-8")
+
+
+def test_moscowtimes_metadata(kim: Article) -> None:
+    assert kim.title == "Kim Jong Un Reportedly Due to Visit Moscow in May"
+    assert kim.author == "Richard Ensor"
+    assert kim.published == "2015-01-13"
+    assert kim.canonical_url == KIM_CANONICAL
+    assert kim.sitename == "The Moscow Times"
+    assert kim.language == "en"
+    assert kim.charset == "utf-8"
+    assert kim.extractor == f"trafilatura {importlib.metadata.version('trafilatura')}"
+
+
+def test_moscowtimes_text_is_expected_paragraphs_in_order(kim: Article) -> None:
+    paragraphs = expected_paragraphs()
+    assert len(paragraphs) == 9
+    assert kim.text.split("\n") == paragraphs
+
+
+@pytest.mark.parametrize(
+    "clutter",
+    ["We use cookies", "Accept", "Opinion", "Podcasts", "Support The Moscow Times", "Read more",
+     "Ruble Slides Again", "Putin Meets North Korean Envoy", "Share on", "Facebook", "Twitter",
+     "all rights reserved", "Privacy Policy", "About us", "dataLayer", "font-family"],
+)
+def test_moscowtimes_text_has_no_clutter(kim: Article, clutter: str) -> None:
+    assert clutter not in kim.text
+
+
+def test_moscowtimes_canonical_url_matches_expected_md(kim: Article) -> None:
+    last = (MOSCOW / "expected.md").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert last == f"<{kim.canonical_url}>"
+
+
+@pytest.mark.parametrize("name", ["tram-line.html", "winter-festival.html"])
+def test_other_moscowtimes_pages_extract(name: str) -> None:
+    article = extract_article((MOSCOW / name).read_bytes(), f"http://127.0.0.1:8123/{name}", "text/html")
+    assert article.title and article.text
+    assert "We use cookies" not in article.text
+    assert article.canonical_url and article.canonical_url.startswith("https://www.themoscowtimes.com/")
+
+
+# --------------------------------------------------------------------------- charsets
+
+
+GERMAN = "Die Straße führt über Äcker; schöne Grüße aus München, sagt Jürgen."
+
+
+def german_page(head: str = "") -> str:
+    return page(body=f"<p>{GERMAN} {BODY}</p>" + BODY, head=head, title="Größe")
+
+
+def test_header_charset_beats_meta() -> None:
+    body = german_page('<meta charset="utf-8">').encode("cp1252")
+    text, charset = decode_html(body, "text/html; charset=windows-1252")
+    assert charset == "cp1252"
+    assert GERMAN in text
+
+
+def test_meta_charset_used_without_header_charset() -> None:
+    body = german_page('<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">').encode("latin-1")
+    text, charset = decode_html(body, "text/html")
+    assert charset == "cp1252"  # browsers read latin-1 labels as windows-1252
+    assert GERMAN in text
+
+
+def test_meta_charset_beats_bom() -> None:
+    # The order of trust is header, meta, BOM; the UTF-8 BOM bytes are dropped either way.
+    body = b"\xef\xbb\xbf" + german_page('<meta charset="windows-1252">').encode("cp1252")
+    text, charset = decode_html(body, None)
+    assert charset == "cp1252"
+    assert text.startswith("<!DOCTYPE html>")
+    assert GERMAN in text
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be"])
+def test_bom_used_when_nothing_is_declared(encoding: str) -> None:
+    bom = {"utf-8": b"\xef\xbb\xbf", "utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[encoding]
+    body = bom + german_page().encode(encoding)
+    assert is_html(body, None)
+    text, charset = decode_html(body, None)
+    assert (charset, text[:15]) == (encoding, "<!DOCTYPE html>")
+    assert GERMAN in extract_article(body, "http://example.org/a", None).text
+
+
+def test_unknown_declared_charset_falls_to_the_next() -> None:
+    body = german_page('<meta charset="windows-1252">').encode("cp1252")
+    text, charset = decode_html(body, "text/html; charset=x-no-such-charset")
+    assert charset == "cp1252" and GERMAN in text
+
+
+def test_declared_utf8_that_does_not_fit_falls_back_to_windows_1252() -> None:
+    body = german_page('<meta charset="utf-8">').encode("cp1252")
+    text, charset = decode_html(body, "text/html; charset=utf-8")
+    assert charset == "cp1252" and GERMAN in text
+
+
+def test_latin1_page_without_any_charset() -> None:
+    article = extract_article(german_page().encode("latin-1"), "http://example.org/a", "text/html")
+    assert article.charset == "cp1252"
+    assert GERMAN in article.text
+    assert "\ufffd" not in article.text
+
+
+def test_utf8_page_without_any_charset() -> None:
+    article = extract_article(german_page().encode("utf-8"), "http://example.org/a", "text/html")
+    assert article.charset == "utf-8" and GERMAN in article.text
+
+
+def test_trafilatura_eval_windows_1252_page_served_without_charset() -> None:
+    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+    row = next(r for r in rows if r["id"] == "d60caba9d12c467b9708ec8981cad8aa.html")
+    body = gzip.decompress((CORPUS / row["html"]).read_bytes())
+    article = extract_article(body, row["url"], "text/html")
+    assert article.charset == "cp1252"
+    assert article.title == row["title"]
+    assert article.published == row["date"]
+    assert "Fußball heute im TV" in article.text
+
+
+def test_truncation_inside_a_character_still_decodes() -> None:
+    body = german_page().encode("utf-8")
+    cut = body.index("München".encode()) + 2  # inside the two bytes of "ü"
+    text, charset = decode_html(body[:cut], None)
+    assert charset == "utf-8" and text.endswith("M")
+
+
+def test_body_over_max_bytes_is_truncated_and_extracted() -> None:
+    body = page(BODY * 40).encode()
+    article = extract_article(body, "http://example.org/a", "text/html", max_bytes=len(body) // 2)
+    assert "Paragraph 1:" in article.text
+    assert len(article.text) < len(BODY * 40) // 2
+
+
+# --------------------------------------------------------------------------- not HTML
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "media_type"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>", "application/pdf", "application/pdf"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>", "text/html", "application/pdf"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>", None, "application/pdf"),
+        (PNG, "image/png", "image/png"),
+        (PNG, "text/html; charset=utf-8", "image/png"),
+        (PNG, "application/octet-stream", "image/png"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", None, "image/jpeg"),
+        (b"GIF89a\x01\x00\x01\x00\x80\x00\x00", None, "image/gif"),
+        (b'{"title": "<p>not a page</p>", "items": [1, 2]}', "application/json", "application/json"),
+        (b'{"title": "<p>not a page</p>", "items": [1, 2]}', None, "application/json"),
+        (b'  [{"a": "<b>"}]', "text/html", "application/json"),
+        (b"\x00\x01\x02\x03binary\x00data<p>", None, "application/octet-stream"),
+        (b"just some words, no markup at all", "text/plain", "text/plain"),
+        (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+         "text/xml", "application/rss+xml"),
+        (b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title></feed>", None, "application/atom+xml"),
+        (b"body{color:red}", "text/css", "text/css"),
+    ],
+)
+def test_non_html_bodies_are_refused(body: bytes, content_type: str | None, media_type: str) -> None:
+    assert not is_html(body, content_type)
+    with pytest.raises(ExtractionError) as caught:
+        extract_article(body, "http://example.org/x", content_type)
+    assert caught.value.reason == "not_html"
+    assert caught.value.detail == media_type
+
+
+@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/octet-stream", "text/html"])
+def test_html_is_recognised_without_a_reliable_content_type(content_type: str | None) -> None:
+    body = (MOSCOW / "article.html").read_bytes()
+    assert is_html(body, content_type)
+    assert extract_article(body, KIM_SERVED, content_type).title == "Kim Jong Un Reportedly Due to Visit Moscow in May"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"   \n", b"<html><body></body></html>",
+     b"<html><head><script>var a = 1;</script></head><body><img src='a.png'></body></html>"],
+)
+def test_pages_without_an_article_are_no_content(body: bytes) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_article(body, "http://example.org/x", "text/html")
+    assert caught.value.reason == "no_content"
+
+
+def test_extraction_error_pickles() -> None:
+    error = ExtractionError("not_html", "application/pdf")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), copy.reason, copy.detail, str(copy)) == (
+        ExtractionError, "not_html", "application/pdf", "not_html: application/pdf",
+    )
+
+
+# --------------------------------------------------------------------------- hostile content
+
+
+def test_nul_and_control_characters_are_removed_from_every_field() -> None:
+    head = (
+        '<meta name="author" content="Jane\x00 Doe\x07">'
+        '<meta name="description" content="A\x1b[31m description\x0c">'
+        '<meta property="og:site_name" content="Site\x00Name">'
+    )
+    body = BODY.replace("trams", "tr\x00ams\x08").replace("budgets", "bud\x1fgets\x7f")
+    article = extract_article(page(body, head, title="Ti\x00tle\x01 here").encode(), "http://example.org/a", None)
+    assert "tr" in article.text and "Paragraph 3" in article.text
+    for value in all_fields(article):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value), repr(value)
+    assert article.author == "Jane Doe"
+    assert "trams" in article.text and "budgets" in article.text
+
+
+def test_scripts_and_javascript_links_never_reach_the_fields() -> None:
+    body = (
+        "<script>alert('body script')</script>"
+        + BODY.replace("snow clearing", "<a href=\"javascript:alert('link')\">snow clearing</a>")
+        + "<p onclick=\"alert('handler')\">One more paragraph with enough words to be kept as text here.</p>"
+        + "<img src=x onerror=\"alert('img')\"><svg onload=\"alert('svg')\"></svg>"
+        + "<iframe srcdoc=\"<script>alert('frame')</script>\"></iframe>"
+    )
+    head = (
+        "<script>alert('head script')</script>"
+        "<link rel=\"canonical\" href=\"javascript:alert('canonical')\">"
+        "<meta property=\"og:url\" content=\"data:text/html,<script>alert('og')</script>\">"
+    )
+    article = extract_article(page(body, head).encode(), "http://example.org/a", "text/html")
+    assert "snow clearing" in article.text
+    assert article.canonical_url is None
+    for value in all_fields(article):
+        assert not re.search(r"(?i)javascript:|alert\(|<script|\son\w+=|<iframe", value), repr(value)
+
+
+@pytest.mark.parametrize(
+    ("head", "canonical"),
+    [
+        ('<link rel="canonical" href="/news/a?x=1">', "https://example.org/news/a?x=1"),
+        ('<link rel="Canonical Alternate" href="//cdn.example.net/a">', "https://cdn.example.net/a"),
+        ('<meta property="og:url" content="http://other.example/a">', "http://other.example/a"),
+        ('<link rel="canonical" href="ftp://example.org/a"><meta property="og:url" content="https://example.org/b">',
+         "https://example.org/b"),
+        ('<link rel="canonical" href="mailto:someone@example.org">', None),
+        ("", None),
+    ],
+)
+def test_canonical_url(head: str, canonical: str | None) -> None:
+    article = extract_article(page(head=head).encode(), "https://example.org/news/a?utm_source=x", "text/html")
+    assert article.canonical_url == canonical
+
+
+def test_fields_have_the_documented_types() -> None:
+    head = '<meta name="keywords" content="one, two"><meta property="article:tag" content="Trams">'
+    article = extract_article(page(head=head).encode(), "https://example.org/news/a", "text/html")
+    assert isinstance(article.categories, tuple) and isinstance(article.tags, tuple)
+    assert all(isinstance(v, str) for v in article.categories + article.tags)
+    assert article.hostname == "example.org"
+    assert "\n\n" not in article.text and article.text == article.text.strip()
+    assert article.text.split("\n")[0].startswith("Paragraph 1:")  # the <h1> is the title, not text
+    assert article.text.count("\n") == 4  # five paragraphs, one per line
+
+
+# --------------------------------------------------------------------------- the scoring module
+
+
+def corpus_quality() -> ModuleType:
+    """bench/corpus_quality.py, which is a script directory, not a package."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "corpus_quality.py"
+    spec = importlib.util.spec_from_file_location("corpus_quality", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("corpus_quality", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shingle_f1() -> None:
+    cq = corpus_quality()
+    text = "one two three four five six seven"
+    assert cq.shingle_f1(text, text).f1 == 1.0
+    assert cq.shingle_f1(text, "eight nine ten eleven twelve").f1 == 0.0
+    assert cq.shingle_f1(text, None).f1 == 0.0
+    half = cq.shingle_f1(text, "one two three four five")  # 2 of the 4 shingles, nothing extra
+    assert (half.precision, half.recall) == (1.0, 0.5)
+
+
+def test_corpus_sample_scores_like_trafilatura() -> None:
+    cq = corpus_quality()
+    pages = cq.load_pages(sources=["scrapinghub-aeb"], sample=12)
+    pairs = [(p.truth_text, extract_article(p.html, p.url, "text/html; charset=utf-8").text) for p in pages]
+    assert cq.score_text(pairs).f1 >= 0.85
+
+
+def test_extraction_never_uses_trafilaturas_downloader(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trafilatura tried to open a URL")
+
+    for name in ("fetch_url", "fetch_response", "_send_urllib_request", "_send_pycurl_request"):
+        monkeypatch.setattr(f"trafilatura.downloads.{name}", refuse, raising=False)
+    article = extract_article((MOSCOW / "article.html").read_bytes(), KIM_SERVED, "text/html")
+    assert article.author == "Richard Ensor"
