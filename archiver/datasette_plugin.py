@@ -1,0 +1,368 @@
+"""The archive's Datasette plugin: the article and diff views, links into them, and security headers.
+
+Archived text is untrusted. It reaches the browser only through Jinja's autoescaping or
+``Markup.format`` (which escapes its arguments); only http(s) URLs ever become links; and every
+response carries a Content-Security-Policy that admits no script but Datasette's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
+
+import datasette as datasette_package
+import jinja2
+from datasette import hookimpl
+from datasette.utils.asgi import NotFound, Response
+from jinja2 import meta
+from markupsafe import Markup
+
+from archiver.render import human_date, paragraphs
+from archiver.serve import DATABASE_NAME as DATABASE
+from archiver.urls import canonical_url
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+# -- security headers --------------------------------------------------------------------------
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+# Template variables that occur inside Datasette's inline scripts, with every value they take.
+_INLINE_SCRIPT_VALUES = {"datasette_allow_facet": ("true", "false")}
+
+
+def inline_script_hashes(template_dirs: Iterable[Path]) -> list[str]:
+    """CSP ``'sha256-…'`` sources for every inline ``<script>`` in these templates, as rendered."""
+    env = jinja2.Environment(autoescape=True)
+    sources: set[str] = set()
+    for directory in template_dirs:
+        for path in sorted(directory.glob("*.html")):
+            for body in _INLINE_SCRIPT.findall(path.read_text(encoding="utf-8")):
+                for rendered in _renderings(env, body):
+                    digest = hashlib.sha256(rendered.encode("utf-8")).digest()
+                    sources.add("'sha256-" + base64.b64encode(digest).decode("ascii") + "'")
+    return sorted(sources)
+
+
+def _renderings(env: jinja2.Environment, body: str) -> list[str]:
+    names = meta.find_undeclared_variables(env.parse(body))
+    if not names:
+        return [body]
+    if not names <= set(_INLINE_SCRIPT_VALUES):
+        return []  # values unknown: such a script stays blocked
+    keys = sorted(names)
+    template = env.from_string(body)
+    return [template.render(dict(zip(keys, values)))
+            for values in itertools.product(*(_INLINE_SCRIPT_VALUES[k] for k in keys))]
+
+
+def content_security_policy(script_hashes: Iterable[str]) -> str:
+    """No scripts but Datasette's own files and inline scripts; nothing loaded from elsewhere."""
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self' " + " ".join(script_hashes),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def security_headers(template_dir: str | None) -> list[tuple[bytes, bytes]]:
+    """The headers added to every response."""
+    dirs = [Path(datasette_package.__file__).parent / "templates"]
+    if template_dir:
+        dirs.append(Path(template_dir))
+    policy = content_security_policy(inline_script_hashes(dirs))
+    return [
+        (b"content-security-policy", policy.encode("ascii")),
+        (b"x-frame-options", b"DENY"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+
+
+def with_headers(app: ASGIApp, headers: list[tuple[bytes, bytes]]) -> ASGIApp:
+    """Wrap an ASGI app so every HTTP response carries ``headers`` (replacing any of the same name)."""
+    names = {name for name, _ in headers}
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                kept = [tuple(pair) for pair in message.get("headers", []) if pair[0].lower() not in names]
+                message = {**message, "headers": kept + headers}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Callable[[ASGIApp], ASGIApp]:
+    headers = security_headers(datasette.template_dir)
+    return lambda app: with_headers(app, headers)
+
+
+# -- SQL function and template filter -------------------------------------------------------------
+
+def _canonical_or_none(url: str | None) -> str | None:
+    try:
+        return canonical_url(url) if isinstance(url, str) and url else None
+    except ValueError:  # BadURL, or a URL urllib cannot split: no page has it
+        return None
+
+
+@hookimpl
+def prepare_connection(conn: Any, database: str) -> None:
+    if database == DATABASE:
+        conn.create_function("archiver_canonical_url", 1, _canonical_or_none, deterministic=True)
+
+
+def web_url(value: Any) -> str | None:
+    """``value`` if it is an absolute http(s) URL (the only kind ever made a link), else None."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or re.search(r"\s", url):
+        return None
+    return url
+
+
+@hookimpl
+def prepare_jinja2_environment(env: jinja2.Environment) -> None:
+    env.filters["web_url"] = web_url
+    env.filters["human_date"] = human_date
+
+
+# -- links from table and query cells ------------------------------------------------------------
+
+_VERSION_RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
+
+
+def cell_link(row: Any, value: Any, column: str, table: str | None) -> str | None:
+    """The plugin page a cell links to (a path), or None to leave the cell to Datasette."""
+    fields = dict(zip(row.keys(), row)) if hasattr(row, "keys") else {}
+    if table == "snapshots" and column in ("id", "title", "version") and "id" in fields:
+        return f"/-/article/{fields['id']}"
+    if table == "pages" and column in ("title", "snapshot_count") and "id" in fields \
+            and fields.get("snapshot_count") != 0:
+        return f"/-/page/{fields['id']}"
+    if table is None and column == "snapshot_id" and str(value).isdigit():
+        return f"/-/article/{value}"
+    match = _VERSION_RANGE.match(str(value))
+    if table is None and column in ("last_change", "all_changes") and match and "page_id" in fields:
+        return f"/-/diff/{fields['page_id']}/{match[1]}/{match[2]}"
+    return None
+
+
+@hookimpl
+def render_cell(row: Any, value: Any, column: str, table: str | None, database: str,
+                datasette: Any) -> Markup | None:
+    if database != DATABASE or value in (None, "") or isinstance(value, (dict, bytes)):
+        return None
+    path = cell_link(row, value, column, table)
+    if path is None:
+        return None
+    return Markup('<a href="{}">{}</a>').format(datasette.urls.path(path), value)
+
+
+# -- word-level diff -----------------------------------------------------------------------------
+
+_BREAK = "\n"  # a paragraph boundary, as a token of its own
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of words that is unchanged (``equal``), added (``insert``) or removed (``delete``)."""
+
+    kind: str
+    text: str
+
+
+def _tokens(text: str | None) -> list[str]:
+    tokens: list[str] = []
+    for number, paragraph in enumerate(paragraphs(text)):
+        if number:
+            tokens.append(_BREAK)
+        tokens.extend(paragraph.split())
+    return tokens
+
+
+def word_diff(old: str | None, new: str | None) -> list[list[Segment]]:
+    """The new text's paragraphs, as runs of equal, inserted and deleted words."""
+    old_tokens, new_tokens = _tokens(old), _tokens(new)
+    marked: list[tuple[str, str]] = []
+    matcher = SequenceMatcher(None, old_tokens, new_tokens, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            marked.extend(("equal", t) for t in new_tokens[j1:j2])
+        if op in ("delete", "replace"):
+            marked.extend(("delete", t) for t in old_tokens[i1:i2])
+        if op in ("insert", "replace"):
+            marked.extend(("insert", t) for t in new_tokens[j1:j2])
+    return _group(marked)
+
+
+def _group(marked: list[tuple[str, str]]) -> list[list[Segment]]:
+    result: list[list[Segment]] = [[]]
+    for kind, token in marked:
+        current = result[-1]
+        if token == _BREAK:
+            if current:
+                result.append([])
+        elif current and current[-1].kind == kind:
+            current[-1] = Segment(kind, current[-1].text + " " + token)
+        else:
+            current.append(Segment(kind, token))
+    return [paragraph for paragraph in result if paragraph]
+
+
+def count_changes(diff: list[list[Segment]]) -> dict[str, int]:
+    """Words inserted and deleted in a diff."""
+    counts = {"insert": 0, "delete": 0}
+    for segment in itertools.chain.from_iterable(diff):
+        if segment.kind in counts:
+            counts[segment.kind] += len(segment.text.split())
+    return counts
+
+
+# -- reading the archive -------------------------------------------------------------------------
+
+async def _row(db: Any, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    row = (await db.execute(sql, params)).first()
+    return dict(row) if row is not None else None
+
+
+async def _rows(db: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    return [dict(row) for row in await db.execute(sql, params)]
+
+
+async def load_versions(db: Any, page_id: int) -> list[dict[str, Any]]:
+    """Every version of a page, oldest first."""
+    return await _rows(db, "SELECT id, version, captured_at, title FROM snapshots "
+                           "WHERE page_id = ? ORDER BY version", [page_id])
+
+
+async def load_entry(db: Any, snapshot: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The feed entry that led to a snapshot: the one it names, else the page's first."""
+    select = ("SELECT e.*, f.title AS feed_title, f.url AS feed_url FROM entries e "
+              "LEFT JOIN feeds f ON f.id = e.feed_id ")
+    if snapshot.get("entry_id") is not None:
+        return await _row(db, select + "WHERE e.id = ?", [snapshot["entry_id"]])
+    return await _row(db, select + "WHERE e.page_id = ? ORDER BY e.first_seen_at, e.id LIMIT 1",
+                      [snapshot["page_id"]])
+
+
+def redirect_hops(raw: str | None) -> list[dict[str, Any]]:
+    """A capture's redirect chain as a list of ``{url, status, location}``."""
+    try:
+        hops = json.loads(raw) if raw else []
+    except json.JSONDecodeError:
+        return [{"url": raw}]
+    if not isinstance(hops, list):
+        return [{"url": str(hops)}]
+    return [hop if isinstance(hop, dict) else {"url": str(hop)} for hop in hops]
+
+
+async def article_context(db: Any, snapshot_id: int) -> dict[str, Any]:
+    """Everything the article view shows about one snapshot."""
+    snapshot = await _row(db, "SELECT * FROM snapshots WHERE id = ?", [snapshot_id])
+    if snapshot is None:
+        raise NotFound(f"No snapshot {snapshot_id} in the archive")
+    page = await _row(db, "SELECT * FROM pages WHERE id = ?", [snapshot["page_id"]]) or {}
+    capture = await _row(db, "SELECT * FROM captures WHERE id = ?", [snapshot["capture_id"]]) or {}
+    return {
+        "snapshot": snapshot,
+        "page": page,
+        "capture": capture,
+        "hops": redirect_hops(capture.get("redirects")),
+        "entry": await load_entry(db, snapshot),
+        "versions": await load_versions(db, snapshot["page_id"]),
+        "paragraphs": paragraphs(snapshot.get("text")),
+        "original_url": snapshot.get("canonical_url") or page.get("url"),
+    }
+
+
+_COMPARED_FIELDS = ("author", "published", "sitename", "language", "description", "canonical_url")
+
+
+async def diff_context(db: Any, page_id: int, old_version: int, new_version: int) -> dict[str, Any]:
+    """Everything the diff view shows about two versions of one page."""
+    versions = await load_versions(db, page_id)
+    by_number = {v["version"]: v["id"] for v in versions}
+    if old_version not in by_number or new_version not in by_number:
+        raise NotFound(f"Page {page_id} has no version {old_version} or {new_version}")
+    old = await _row(db, "SELECT * FROM snapshots WHERE id = ?", [by_number[old_version]]) or {}
+    new = await _row(db, "SELECT * FROM snapshots WHERE id = ?", [by_number[new_version]]) or {}
+    body = word_diff(old.get("text"), new.get("text"))
+    title = list(itertools.chain.from_iterable(word_diff(old.get("title"), new.get("title"))))
+    return {
+        "page": await _row(db, "SELECT * FROM pages WHERE id = ?", [page_id]) or {},
+        "old": old,
+        "new": new,
+        "versions": versions,
+        "title_diff": title,
+        "title_changed": old.get("title") != new.get("title"),
+        "body_diff": body,
+        "counts": count_changes(body),
+        "field_changes": [(f, old.get(f), new.get(f)) for f in _COMPARED_FIELDS if old.get(f) != new.get(f)],
+    }
+
+
+# -- routes --------------------------------------------------------------------------------------
+
+async def article_view(datasette: Any, request: Any) -> Response:
+    """``/-/article/<snapshot id>``: the snapshot as a reader wants it, with its provenance."""
+    db = datasette.get_database(DATABASE)
+    context = await article_context(db, int(request.url_vars["snapshot_id"]))
+    html = await datasette.render_template("archiver_article.html", context, request=request,
+                                           view_name="archiver_article")
+    return Response.html(html)
+
+
+async def page_view(datasette: Any, request: Any) -> Response:
+    """``/-/page/<page id>``: redirect to the page's latest version."""
+    db = datasette.get_database(DATABASE)
+    page_id = int(request.url_vars["page_id"])
+    row = await _row(db, "SELECT id FROM snapshots WHERE page_id = ? ORDER BY version DESC LIMIT 1",
+                     [page_id])
+    if row is None:
+        raise NotFound(f"Page {page_id} has no archived version")
+    return Response.redirect(datasette.urls.path(f"/-/article/{row['id']}"))
+
+
+async def diff_view(datasette: Any, request: Any) -> Response:
+    """``/-/diff/<page id>/<old version>/<new version>``: what changed, word by word."""
+    db = datasette.get_database(DATABASE)
+    args = request.url_vars
+    context = await diff_context(db, int(args["page_id"]), int(args["old"]), int(args["new"]))
+    html = await datasette.render_template("archiver_diff.html", context, request=request,
+                                           view_name="archiver_diff")
+    return Response.html(html)
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Callable[..., Awaitable[Response]]]]:
+    return [
+        (r"^/-/article/(?P<snapshot_id>\d+)$", article_view),
+        (r"^/-/page/(?P<page_id>\d+)$", page_view),
+        (r"^/-/diff/(?P<page_id>\d+)/(?P<old>\d+)/(?P<new>\d+)$", diff_view),
+    ]
