@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from archiver import extractor
 from archiver.extractor import Article, ExtractionError
@@ -20,15 +20,6 @@ from archiver.urls import BadURL, canonical_url, host_of
 from archiver.workers import TaskFailed
 
 REMOVED_STATUSES = frozenset({404, 410})
-
-
-@dataclass(frozen=True)
-class EntryContext:
-    """What the feed said about the page that an entry links to."""
-
-    entry_id: int
-    author: str | None = None
-    published: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +62,11 @@ def content_fingerprint(title: str | None, text: str) -> str:
 class PageJob:
     """Archive one page now. ``context`` carries the shared fetcher, worker pool and config."""
 
-    def __init__(self, context: Any, url: str, entry: EntryContext | None = None,
-                 on_feed: Callable[..., Any] | None = None):
+    def __init__(self, context: Any, url: str, on_feed: Any = None):
         self.context = context
         self.url = url
         self.canonical = canonical_url(url)
         self.host = host_of(self.canonical)
-        self.entry = entry
         self.on_feed = on_feed
 
     def work(self) -> PageWork:
@@ -89,7 +78,7 @@ class PageJob:
         if not fetched.ok or not fetched.body:
             return PageWork(fetched)
         if self.on_feed is not None and self.on_feed.accepts(fetched):
-            return PageWork(fetched, follow=self.on_feed.work(fetched))
+            return PageWork(fetched, follow=self.on_feed.digest(fetched))
         try:
             article = ctx.pool.call(extractor.extract_article, fetched.body, fetched.final_url,
                                     fetched.content_type, max_bytes=ctx.config.max_extract_bytes)
@@ -103,7 +92,7 @@ class PageJob:
         if isinstance(work, Exception):
             return PageOutcome(self.url, "failed", f"internal_error: {work}"), []
         if work.follow is not None:
-            return self.on_feed.save(db, work.fetch, work.follow)
+            return self.on_feed.save(db, work.follow)
         with transaction(db):
             return self._save(db, work), []
 
@@ -121,6 +110,8 @@ class PageJob:
         capture_id = save_capture(db, fetched, "page", page_id=page_id, body_sha256=body_sha)
         outcome = self._save_snapshot(db, page_id, capture_id, fetched, article)
         db.execute("UPDATE captures SET outcome = ? WHERE id = ?", [outcome.result, capture_id])
+        if outcome.result == "new_snapshot":  # the re-check decay counts on the run's clock
+            db.execute("UPDATE pages SET last_changed_at = ? WHERE id = ?", [iso(now), page_id])
         self._update_page(db, page_id, now, fetched, None)
         return outcome
 
@@ -156,24 +147,28 @@ class PageJob:
         if latest is not None and latest["content_sha256"] == fingerprint:
             return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],
                                latest["version"])
-        row = self._snapshot_row(capture_id, fetched, article, fingerprint)
+        entry = db.execute("SELECT id, author, published FROM entries WHERE page_id = ? ORDER BY id LIMIT 1",
+                           [page_id]).fetchone()
+        row = self._snapshot_row(capture_id, fetched, article, fingerprint, entry)
         snapshot_id = insert_snapshot(db, page_id, row)
         version = db.execute("SELECT version FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()[0]
         return PageOutcome(self.url, "new_snapshot", None, page_id, snapshot_id, article.title, version)
 
-    def _snapshot_row(self, capture_id: int, fetched: FetchResult, article: Article,
-                      fingerprint: str) -> dict[str, Any]:
+    @staticmethod
+    def _snapshot_row(capture_id: int, fetched: FetchResult, article: Article, fingerprint: str,
+                      entry: tuple[int, str | None, str | None] | None) -> dict[str, Any]:
+        """The snapshot's columns; where the page gives no author or date, the feed entry's are
+        used, and ``metadata_sources`` records which came from where."""
         fields = asdict(article)
         sources = {"author": "page" if article.author else None,
                    "published": "page" if article.published else None}
-        entry = self.entry
         if entry is not None:
-            for name in ("author", "published"):
-                if not fields[name] and getattr(entry, name):
-                    fields[name] = getattr(entry, name)
+            for name, value in (("author", entry[1]), ("published", entry[2])):
+                if not fields[name] and value:
+                    fields[name] = value
                     sources[name] = "feed"
         return {
-            "capture_id": capture_id, "entry_id": entry.entry_id if entry else None,
+            "capture_id": capture_id, "entry_id": entry[0] if entry else None,
             "captured_at": fetched.started_at, "content_sha256": fingerprint,
             "title": fields["title"], "author": fields["author"], "published": fields["published"],
             "sitename": fields["sitename"], "hostname": fields["hostname"],

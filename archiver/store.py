@@ -239,3 +239,20 @@ def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, A
 
 def load_json(text: str | None) -> Any:
     return json.loads(text) if text else None
+
+
+@migrations()
+def m002_feed_history(db: sqlite_utils.Database) -> None:
+    """Earlier URLs of feeds that moved (adopted permanent redirects), and per-host state."""
+    db["feed_urls"].create({"id": int, "feed_id": int, "url": str, "until": str, "reason": str},
+                           pk="id", foreign_keys=[("feed_id", "feeds", "id")])
+    db["feed_urls"].create_index(["feed_id"])
+
+
+@migrations()
+def m003_daemon(db: sqlite_utils.Database) -> None:
+    """One row per `archiver run`: who runs it, and its heartbeat (for `archiver status`)."""
+    db["daemon"].create({
+        "id": int, "pid": int, "host": str, "started_at": str, "tick_seconds": float,
+        "last_tick_at": str, "last_tick_summary": str, "ticks": int, "stopped_at": str,
+    }, pk="id", defaults={"ticks": 0})
