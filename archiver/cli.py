@@ -9,7 +9,12 @@ from typing import Any, Callable, Iterable
 import click
 
 from archiver import __version__
+from archiver.opml import OpmlError, export_opml, parse_opml
 from archiver.pages import PageJob, PageOutcome
+from archiver.polling import FeedJob, FeedOutcome, poll_once
+from archiver.settings import parse_duration
+from archiver.subscriptions import (NothingToSubscribe, find_feeds, list_sources, remove, subscribe,
+                                    sync_config_feeds, watch)
 from archiver.render import snapshot_json, snapshot_markdown
 from archiver.session import Session
 from archiver.cli_common import common_options
@@ -51,7 +56,11 @@ def _check_urls(urls: list[str]) -> None:
         sys.exit(2)
 
 
-def _outcome_line(outcome: PageOutcome) -> str:
+def _outcome_line(outcome: PageOutcome | FeedOutcome) -> str:
+    if isinstance(outcome, FeedOutcome):
+        if outcome.failed:
+            return f"failed        {outcome.url}: {outcome.detail}"
+        return f"feed          {outcome.url}  ({outcome.new_entries} new entries; {outcome.detail or outcome.result})"
     if outcome.result == "new_snapshot":
         return f"new snapshot  {outcome.url}  (version {outcome.version}: {outcome.title or 'untitled'})"
     if outcome.result == "unchanged":
@@ -88,10 +97,12 @@ def fetch(config: Config, urls: tuple[str, ...], input_file: Any, as_json: bool)
         sys.exit(1)
 
 
-def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutcome]:
-    outcomes: list[PageOutcome] = []
+def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutcome | FeedOutcome]:
+    outcomes: list[PageOutcome | FeedOutcome] = []
     with Session(config) as session:
-        stream = session.run(PageJob(session, url) for url in targets)
+        stream = session.run(PageJob(session, url, on_feed=FeedJob(session, canonical_url(url)))
+                             for url in targets)
+        bar_length = len(targets)
         show_bar = not quiet and sys.stdout.isatty() and len(targets) >= 10
         with click.progressbar(length=len(targets), file=sys.stderr, label="archiving") if show_bar \
                 else _NoBar() as bar:
@@ -99,6 +110,8 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
                 outcomes.append(outcome)
                 if not quiet:
                     click.echo(_outcome_line(outcome))
+                if len(outcomes) > bar_length:  # a feed's entries join the run
+                    bar_length = len(outcomes)
                 bar.update(1)
     return outcomes
 
@@ -167,5 +180,180 @@ def config_command(config: Config, as_json: bool) -> None:
                    f"    # {config.sources[setting.name]}: {setting.help}")
 
 
+@cli.command()
+@click.argument("urls", nargs=-1, required=True)
+@common_options
+def add(config: Config, urls: tuple[str, ...]) -> None:
+    """Subscribe to feeds: a feed URL, or a page that links to its feeds.
+
+    \b
+    Example:
+        archiver add https://www.themoscowtimes.com/rss/news
+    """
+    _check_urls(list(urls))
+    failed = False
+    with Session(config) as session:
+        for url in urls:
+            try:
+                found = find_feeds(session, url)
+            except NothingToSubscribe as exc:
+                click.echo(f"Error: {exc}", err=True)
+                failed = True
+                continue
+            for feed_url in found:
+                done = subscribe(session.db, feed_url, "cli", session.now())
+                via = "" if feed_url == url else f" (linked from {url})"
+                word = "subscribed" if done.created else "already subscribed"
+                click.echo(f"{word}  {done.url}{via}")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command(name="watch")
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--every", default=None, help="how often to re-check, e.g. 30m, 1h, 1d [default 1h]")
+@common_options
+def watch_command(config: Config, urls: tuple[str, ...], every: str | None) -> None:
+    """Re-check these pages on their own schedule and keep every version.
+
+    \b
+    Example:
+        archiver watch https://example.com/terms --every 1d
+    """
+    _check_urls(list(urls))
+    try:
+        seconds = parse_duration(every or config.watch_every)
+    except ValueError:
+        raise click.BadParameter(f"not a duration: {every!r} (try 30m, 1h, 1d)", param_hint="--every")
+    db = open_db(config.db)
+    for url in urls:
+        watch(db, url, seconds, _now())
+        click.echo(f"watching  {canonical_url(url)}  every {every or config.watch_every} (first check on the next poll)")
+
+
+@cli.command(name="remove")
+@click.argument("urls", nargs=-1, required=True)
+@common_options
+def remove_command(config: Config, urls: tuple[str, ...]) -> None:
+    """Stop following feeds or watched pages; what was archived stays.
+
+    \b
+    Example:
+        archiver remove https://example.com/feed.xml
+    """
+    _check_urls(list(urls))
+    db = open_db(config.db)
+    missing = False
+    for url in urls:
+        kind = remove(db, url)
+        if kind is None:
+            click.echo(f"Error: not followed: {url}", err=True)
+            missing = True
+        else:
+            click.echo(f"removed {kind}  {canonical_url(url)}")
+    if missing:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="print the sources as JSON")
+@common_options
+def sources(config: Config, as_json: bool) -> None:
+    """List feeds and watched pages with their state, checks, errors and counts.
+
+    \b
+    Example:
+        archiver sources
+    """
+    rows = list_sources(open_db(config.db))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no feeds or watched pages yet: try `archiver add URL` or `archiver watch URL`")
+    for row in rows:
+        health = row["state"] + (f", {row['error_count']} errors: {row['last_error']}" if row["error_count"] else "")
+        click.echo(f"{row['kind']:4}  {row['url']}\n      {health}; last check {row['last_checked_at'] or 'never'}"
+                   f" (status {row['last_status'] or '-'}), next {row['next_check_at'] or 'not scheduled'};"
+                   f" {row['items'] or 0} {'entries' if row['kind'] == 'feed' else 'versions'}")
+
+
+@cli.command(name="import")
+@click.argument("opml_file", type=click.File("rb"))
+@common_options
+def import_command(config: Config, opml_file: Any) -> None:
+    """Subscribe to every feed in an OPML file (nested outlines too; duplicates ignored).
+
+    \b
+    Example:
+        archiver import subscriptions.opml
+    """
+    try:
+        found = parse_opml(opml_file.read())
+    except OpmlError as exc:
+        raise click.ClickException(str(exc)) from None
+    db = open_db(config.db)
+    added = skipped = 0
+    for feed in found:
+        try:
+            done = subscribe(db, feed.url, "opml", _now(), feed.title)
+        except BadURL as exc:
+            click.echo(f"skipped   {feed.url}: {exc}", err=True)
+            continue
+        added += done.created
+        skipped += not done.created
+        if done.created:
+            click.echo(f"added     {done.url}")
+    click.echo(f"{added} feeds added, {skipped} already subscribed")
+
+
+@cli.command(name="export-opml")
+@common_options
+def export_opml_command(config: Config) -> None:
+    """Print the subscribed feeds as OPML.
+
+    \b
+    Example:
+        archiver export-opml > subscriptions.opml
+    """
+    db = open_db(config.db)
+    rows = db.execute("SELECT url, title FROM feeds WHERE state != 'paused' ORDER BY id").fetchall()
+    click.echo(export_opml([(r[0], r[1]) for r in rows]), nl=False)
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="poll every feed and page, due or not")
+@common_options
+def poll(config: Config, everything: bool) -> None:
+    """One pass over every feed and page that is due, then exit (for cron).
+
+    Prints one summary line. Exits 0 when the pass ran, even if some feeds failed: their
+    errors are on their rows (see `archiver sources`).
+
+    \b
+    Example:
+        archiver poll --all
+    """
+    with Session(config) as session:
+        sync_config_feeds(session.db, config.feeds, session.now())
+        tally = poll_once(session, everything)
+    click.echo(tally.summary())
+
+
+def _now() -> Any:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc)
+
+
 def main() -> None:
     cli()
+
+
+from archiver.serve import serve_command
+cli.add_command(serve_command)
+
+
+from archiver.daemon import run_command, status_command  # noqa: E402  (the daemon's commands)
+
+cli.add_command(run_command, "run")
+cli.add_command(status_command, "status")

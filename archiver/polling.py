@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from archiver import feeds
 from archiver.fetcher import FetchResult, retry_after_seconds
-from archiver.pages import PageJob
+from archiver.pages import PageJob, PageOutcome
 from archiver.schedule import backoff_delay, feed_interval
 from archiver.store import ensure_page, iso, parse_iso, save_body, save_capture, transaction
 from archiver.urls import BadURL, canonical_url, check_url, host_of
@@ -318,3 +318,36 @@ def due_jobs(session: Any, now: datetime, everything: bool = False,
         yield FeedJob(session, feed["url"], feed)
     for page in list(db.query(pages_sql, params)):
         yield PageJob(session, page["url"])
+
+
+def poll_once(session: Any, everything: bool, stop: Any = None, limit: int | None = None) -> "Tally":
+    """Run every due job (and what they lead to) once; count what happened."""
+    tally = Tally()
+    for outcome in session.run(due_jobs(session, session.now(), everything, limit), stop):
+        tally.add(outcome)
+    return tally
+
+
+class Tally:
+    """What one pass did, for its summary line."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(("feeds", "not_modified", "entries", "snapshots", "unchanged",
+                                     "pages", "errors"), 0)
+
+    def add(self, outcome: PageOutcome | FeedOutcome) -> None:
+        c = self.counts
+        if isinstance(outcome, FeedOutcome):
+            c["feeds"] += 1
+            c["not_modified"] += outcome.result == "not_modified"
+            c["entries"] += outcome.new_entries
+        else:
+            c["pages"] += 1
+            c["snapshots"] += outcome.result == "new_snapshot"
+            c["unchanged"] += outcome.result == "unchanged"
+        c["errors"] += outcome.failed
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"{c['feeds']} feeds polled ({c['not_modified']} not modified), {c['entries']} new entries, "
+                f"{c['pages']} pages checked, {c['snapshots']} new snapshots, {c['errors']} errors")

@@ -2,14 +2,19 @@
 
 A job's ``work`` (fetching, waiting for a worker process) runs on a thread of a bounded pool,
 at most ``per_host`` jobs per host at once, hosts served round-robin so that one busy host never
-starves the rest. Its ``save`` runs on the calling thread, the only one that writes to SQLite,
-and may hand back follow-up jobs (a feed's new entries, say).
+starves the rest. Its ``save`` runs on the thread that called ``run``, the only one that writes
+to SQLite, and may hand back follow-up jobs (a feed's new entries, say).
+
+A Runner lives as long as its session: jobs still in flight when one ``run`` call returns (the
+daemon's tick gives up waiting after a while) are saved by a later call.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import OrderedDict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Iterable, Iterator, Protocol
@@ -27,6 +32,11 @@ class Job(Protocol):
         """Writer side: record what ``work`` returned; return an outcome and follow-up jobs."""
 
 
+def job_key(job: Any) -> tuple[str, str]:
+    """What makes two jobs the same work: a feed's URL, a page's canonical URL."""
+    return type(job).__name__, getattr(job, "canonical", job.url)
+
+
 class Runner:
     """Run jobs with bounded, per-host-fair concurrency and a single writer."""
 
@@ -34,46 +44,65 @@ class Runner:
         self.db = db
         self.max_threads = max(1, max_threads)
         self.per_host = max(1, per_host)
+        self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="fetch")
+        self._running: dict[Future[Any], Job] = {}
+        self._busy: dict[str, int] = {}
 
-    def run(self, jobs: Iterable[Job], stop: threading.Event | None = None) -> Iterator[Any]:
-        """Yield each job's outcome as it is saved. When ``stop`` is set, no new job starts."""
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def run(self, jobs: Iterable[Job], stop: threading.Event | None = None,
+            until: float = math.inf, linger: bool = True) -> Iterator[Any]:
+        """Start ``jobs`` (skipping any already in flight) and yield outcomes as they are saved,
+        until nothing is left or the monotonic time ``until`` has come. Once ``stop`` is set
+        nothing new starts, and unless ``linger`` the call returns at once. Jobs never started
+        are dropped: whatever is due stays due on its row."""
         waiting: OrderedDict[str, deque[Job]] = OrderedDict()
-        busy: dict[str, int] = {}
-        running: dict[Future[Any], Job] = {}
-        for job in jobs:
-            waiting.setdefault(job.host, deque()).append(job)
-        with ThreadPoolExecutor(self.max_threads, thread_name_prefix="fetch") as pool:
-            while waiting or running:
-                if stop is None or not stop.is_set():
-                    self._start(pool, waiting, busy, running)
-                elif not running:
-                    break
-                if not running:
-                    break
-                done, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = running.pop(future)
-                    busy[job.host] -= 1
-                    outcome, follow_ups = job.save(self.db, _result_or_error(future))
-                    for extra in follow_ups:
-                        waiting.setdefault(extra.host, deque()).append(extra)
-                    yield outcome
+        seen = {job_key(j) for j in self._running.values()}
+        self._queue(jobs, waiting, seen)
+        while True:
+            stopping = stop is not None and stop.is_set()
+            if not stopping:
+                self._start(waiting)
+            left = until - time.monotonic()
+            if not self._running or left <= 0 or (stopping and not linger):
+                return
+            done, _ = wait(self._running, timeout=min(left, 0.5), return_when=FIRST_COMPLETED)
+            for future in done:
+                job = self._running.pop(future)
+                self._busy[job.host] -= 1
+                outcome, follow_ups = job.save(self.db, _result_or_error(future))
+                self._queue(follow_ups, waiting, seen)
+                yield outcome
 
-    def _start(self, pool: ThreadPoolExecutor, waiting: OrderedDict[str, deque[Job]],
-               busy: dict[str, int], running: dict[Future[Any], Job]) -> None:
+    def close(self) -> None:
+        """Stop the threads without waiting for requests still in flight (each has a deadline)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def _queue(jobs: Iterable[Job], waiting: OrderedDict[str, deque[Job]], seen: set[tuple[str, str]]) -> None:
+        for job in jobs:
+            key = job_key(job)
+            if key not in seen:
+                seen.add(key)
+                waiting.setdefault(job.host, deque()).append(job)
+
+    def _start(self, waiting: OrderedDict[str, deque[Job]]) -> None:
+        """Start waiting jobs, one host after another, within the global and per-host limits."""
         started = True
-        while started and len(running) < self.max_threads:
+        while started and len(self._running) < self.max_threads:
             started = False
             for host in list(waiting):
-                if len(running) >= self.max_threads:
+                if len(self._running) >= self.max_threads:
                     break
-                if busy.get(host, 0) >= self.per_host:
+                if self._busy.get(host, 0) >= self.per_host:
                     continue
                 job = waiting[host].popleft()
                 if not waiting[host]:
                     del waiting[host]
-                busy[host] = busy.get(host, 0) + 1
-                running[pool.submit(job.work)] = job
+                self._busy[host] = self._busy.get(host, 0) + 1
+                self._running[self._pool.submit(job.work)] = job
                 started = True
 
 

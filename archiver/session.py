@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
 from archiver.fetcher import Fetcher
+from archiver.robots import RobotsPolicy
 from archiver.runner import Runner
 from archiver.schedule import parse_recheck_schedule
 from archiver.settings import Config
@@ -32,7 +33,10 @@ class Session:
         self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
         self.fetcher = Fetcher(config)
         self.pool = WorkerPool(config)
+        self.runner = Runner(self.db, config.max_connections, config.per_host_connections)
         self.robots_refusal: Callable[[str], Any] | None = None
+        if config.obey_robots:
+            self.robots_refusal = RobotsPolicy(self.fetcher).refusal
 
     def __enter__(self) -> "Session":
         return self
@@ -41,10 +45,10 @@ class Session:
         self.close()
 
     def close(self) -> None:
+        self.runner.close()
         self.fetcher.close()
         self.pool.close()
 
     def run(self, jobs: Iterable[Any], stop: threading.Event | None = None) -> Iterator[Any]:
-        """Run jobs (fetch overlapping, one writer) and yield their outcomes as they are saved."""
-        runner = Runner(self.db, self.config.max_connections, self.config.per_host_connections)
-        return runner.run(jobs, stop)
+        """Run jobs to the end (fetch overlapping, one writer), yielding outcomes as they are saved."""
+        return self.runner.run(jobs, stop)

@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import signal
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from typing import Any, Callable
 
@@ -26,7 +27,9 @@ class TaskFailed(Exception):
         self.kind = kind
 
 
-def _limit_memory(megabytes: int) -> None:
+def _start_worker(megabytes: int) -> None:
+    """In each worker: a memory limit, and Ctrl-C left to the parent (which stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if megabytes > 0:
         limit = megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -40,7 +43,7 @@ class WorkerPool:
         size = config.workers or os.cpu_count() or 1
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["archiver.extractor", "archiver.feeds"])
-        self._pool = pebble.ProcessPool(max_workers=size, initializer=_limit_memory,
+        self._pool = pebble.ProcessPool(max_workers=size, initializer=_start_worker,
                                         initargs=(config.extract_memory_mb,), context=context)
 
     def __enter__(self) -> "WorkerPool":

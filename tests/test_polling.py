@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from archiver.cli import poll_once
+from archiver.polling import due_jobs, poll_once
 from archiver.session import Session
 from archiver.settings import load_config
 from archiver.subscriptions import subscribe
@@ -184,7 +184,7 @@ def seconds_until_next(s: Session, clock: Clock) -> float:
 
 
 def poll_due(s: Session) -> None:
-    for _ in s.run(__import__("archiver.polling", fromlist=["due_jobs"]).due_jobs(s, s.now())):
+    for _ in s.run(due_jobs(s, s.now())):
         pass
 
 
