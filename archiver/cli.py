@@ -289,7 +289,7 @@ def import_command(config: Config, opml_file: Any) -> None:
         archiver import subscriptions.opml
     """
     try:
-        found = parse_opml(opml_file.read())
+        found = parse_opml(opml_file.read(), source=opml_file.name)
     except OpmlError as exc:
         raise click.ClickException(str(exc)) from None
     db = open_db(config.db)

@@ -25,6 +25,7 @@ URL_MAX = 8_192
 # Characters XML 1.0 cannot carry at all: C0 controls but tab, newline and carriage return,
 # lone surrogates and two non-characters.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_URL_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # a URL parser drops tabs and newlines too
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def export_opml(feeds: Iterable[tuple[str, str | None]], title: str = "archiver 
         if name:
             outline.set("title", name)
         outline.set("xmlUrl", _xml_text(url))
-    document = etree.tostring(root, encoding="unicode", pretty_print=True)
+    document = str(etree.tostring(root, encoding="unicode", pretty_print=True))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + document
 
 
@@ -103,7 +104,7 @@ def _title(attributes: dict[str, str], url: str) -> str | None:
 
 def _http_url(value: str | None) -> str | None:
     """`value` stripped, if it is an absolute http(s) URL with a host and within URL_MAX."""
-    url = _NOT_XML.sub("", value or "").strip()
+    url = _URL_CONTROL.sub("", value or "").strip()
     if not url or len(url) > URL_MAX:
         return None
     try:

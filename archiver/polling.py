@@ -137,7 +137,8 @@ class FeedJob:
             page_id, page_url, fresh = self._entry_page(db, entry.link, stamp)
             db["entries"].insert({
                 "feed_id": feed["id"], "guid": entry.guid, "page_id": page_id, "link": entry.link,
-                "title": entry.title, "author": entry.author, "published": entry.published,
+                "title": entry.title, "author": entry.author,
+                "published": entry.published or entry.updated,
                 "published_raw": entry.published_raw, "updated": entry.updated,
                 "summary": entry.summary, "categories": json.dumps(list(entry.categories)),
                 "first_seen_at": stamp, "capture_id": capture_id,
@@ -230,6 +231,8 @@ class FeedPolicy:
         if parsed is not None:
             changes.update(title=parsed.title or feed["title"], site_url=parsed.site_url,
                            ttl_seconds=parsed.ttl_seconds)
+            if parsed.bozo:  # parsed, but feedparser had to recover: worth seeing in the health view
+                changes["last_error"] = f"feed parsed with problems: {parsed.bozo}"
         asked = max(filter(None, [parsed.ttl_seconds if parsed else feed["ttl_seconds"],
                                   _cache_seconds(fetched.headers, self.now)]), default=None)
         interval = feed_interval(self._recent_entry_times(db, feed["id"]), self.now, asked,
