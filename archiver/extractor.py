@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+import trafilatura.downloads
 from lxml.html import HtmlElement
 
 __all__ = [
@@ -47,6 +48,22 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class DownloaderDisabled(RuntimeError):
+    """Something tried to make trafilatura fetch a URL; only archiver.fetcher talks HTTP."""
+
+
+def _refuse_download(*args: Any, **kwargs: Any) -> Any:
+    raise DownloaderDisabled("trafilatura's downloader is disabled: every fetch goes through archiver.fetcher")
+
+
+# trafilatura's downloader bypasses the address guard and retries TLS failures without
+# verification; in every process that can extract, it is replaced by a refusal.
+for _name in ("fetch_url", "fetch_response", "_send_urllib_request", "_send_pycurl_request"):
+    setattr(trafilatura.downloads, _name, _refuse_download)
+    if hasattr(trafilatura, _name):
+        setattr(trafilatura, _name, _refuse_download)
 
 EXTRACTOR = f"trafilatura {trafilatura.__version__}"
 DEFAULT_MAX_BYTES = 5_000_000
