@@ -80,9 +80,9 @@ def vet_address(host: str, address: str, allowed: Iterable[IPNetwork] = ()) -> I
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if any(ip.version == net.version and ip in net for net in allowed):
         return ip
-    inner = embedded_ipv4(ip)
-    if inner is not None and any(net.version == 4 and inner in net for net in allowed):
-        return ip
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    if mapped is not None and any(net.version == 4 and mapped in net for net in allowed):
+        return ip  # ::ffff:a.b.c.d is a.b.c.d itself; NAT64, 6to4 and Teredo go via a gateway
     reason = why_not_public(ip)
     if reason:
         raise BlockedAddress(host, str(ip), reason)

@@ -20,7 +20,7 @@ from archiver.session import Session
 from archiver.cli_common import common_options
 from archiver.settings import SETTINGS, Config
 from archiver.store import find_page_id, open_db, snapshot_version
-from archiver.urls import BadURL, canonical_url
+from archiver.urls import BadURL, canonical_url, redact_url
 
 @click.group()
 @click.version_option(__version__, prog_name="archiver")
@@ -49,7 +49,7 @@ def _check_urls(urls: list[str]) -> None:
         try:
             canonical_url(url)
         except BadURL as exc:
-            bad.append(f"{url}: {exc}")
+            bad.append(f"{redact_url(url)}: {exc}")
     if bad:  # bad input: say what is wrong and archive nothing
         for line in bad:
             click.echo(f"Error: {line}", err=True)

@@ -178,7 +178,7 @@ class Daemon:
                 return
             try:
                 action()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, StoreError) as exc:  # e.g. a full disk: try again next time
                 log.error("%s failed: %s", name, exc)
             finally:
                 self._job_lock.release()

@@ -8,19 +8,30 @@ Every request, whoever makes it (feeds, pages, robots.txt, discovery), goes thro
 - connects only to vetted addresses: the network backend resolves the host once, refuses it if
   any answer is not public (unless inside ``allow_networks``), and connects to that very address,
   so neither a redirect nor DNS rebinding can swap it;
-- enforces a whole-request deadline (every connect and read is clamped to what is left of it),
-  a cap on the body counted after decompression (one Content-Encoding layer, decoded by bounded
-  decoders of our own), and per-host politeness (concurrency, delay, Retry-After);
+- enforces a whole-request deadline (every DNS lookup, connect and read is clamped to what is
+  left of it), a cap on the body counted after decompression (one Content-Encoding layer,
+  decoded by bounded decoders of our own), and per-host politeness (concurrency, delay,
+  Retry-After);
 - never raises for a network outcome: failures come back as a ``FetchResult`` with ``error`` set.
 
-Exceptions used internally, all subclasses of ``FetchError``::
+What ``FetchResult.error`` can say, by where it comes from::
 
-    FetchError
-     ├── BadURL-derived refusals      (unsupported_scheme, credentials_in_url, bad_url)
-     ├── TooLarge                     (too_large)
-     ├── DeadlineExceeded             (deadline)
-     ├── BadEncoding                  (bad_encoding, unexpected_encoding)
-     └── HostDeferred                 (host_deferred)
+    refused before any connection
+        unsupported_scheme, credentials_in_url, bad_url     urls.BadURL (every hop)
+        blocked_address                                     addresses.BlockedAddress (every connect)
+    FetchError, raised inside this module
+     ├── TooLarge                                           too_large
+     ├── DeadlineExceeded                                   deadline
+     ├── BadEncoding                                        bad_encoding, unexpected_encoding
+     ├── HostDeferred                                       host_deferred
+     └── (too many hops)                                    too_many_redirects
+    httpx / httpcore errors, classified by _classify
+        timeout, dns, refused, tls, truncated (the connection ended before the announced body),
+        protocol_error, connection_error
+    a response with an error status                         http_NNN (body kept, status set)
+
+When headers arrived before the failure (say, ``too_large``), the result keeps the status and
+headers as evidence, never the body. URLs and messages in a result never carry credentials.
 """
 
 from __future__ import annotations
@@ -35,7 +46,6 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urljoin
 
@@ -45,11 +55,15 @@ import httpx
 
 from archiver.addresses import BlockedAddress, IPNetwork, vet_address
 from archiver.settings import Config
-from archiver.urls import BadURL, check_url, host_of
+from archiver.urls import BadURL, check_url, host_of, redact_url, redact_userinfo
 
 log = logging.getLogger(__name__)
+# httpcore logs raw response headers at DEBUG (a Set-Cookie, a Location carrying credentials);
+# they must never reach a log. The fetcher logs one redacted line per request instead.
+logging.getLogger("httpcore").setLevel(logging.INFO)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ACCEPT_ENCODING = "gzip, deflate, br"  # exactly what _Decoder decodes: never zstd, never stacked
 _CHUNK = 64 * 1024
 _DROPPED_HEADERS = frozenset({"set-cookie", "set-cookie2", "authorization", "proxy-authorization"})
 _deadline = threading.local()
@@ -182,22 +196,39 @@ class GuardedBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
-        address = self.vetted_address(host, port)
+        address = self.vetted_address(host, port, _remaining(timeout))
         stream = self._plain.connect_tcp(address, port, _remaining(timeout), local_address, socket_options)
         return _DeadlineStream(stream)
 
-    def vetted_address(self, host: str, port: int) -> str:
+    def vetted_address(self, host: str, port: int, timeout: float | None = None) -> str:
         """The address to connect to; BlockedAddress if any answer for ``host`` is not allowed."""
-        try:
-            answers = self._resolve(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        answers = self._answers(host, port, timeout)
         addresses = list(dict.fromkeys(str(a[4][0]) for a in answers))
         if not addresses:
             raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
         for address in addresses:
             vet_address(host, address, self._allowed)
         return addresses[0]
+
+    def _answers(self, host: str, port: int, timeout: float | None) -> list[Any]:
+        """getaddrinfo, given at most ``timeout`` seconds (the system resolver has no timeout of
+        its own that we control; a lookup left running ends on its own, in a daemon thread)."""
+        box: dict[str, Any] = {}
+
+        def lookup() -> None:
+            try:
+                box["answers"] = self._resolve(host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError) as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise httpcore.ConnectTimeout(f"cannot resolve {host}: no answer within {timeout:.1f}s")
+        if "error" in box:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {box['error']}") from box["error"]
+        return box["answers"]
 
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
         raise BlockedAddress("unix socket", "-", "unix sockets are never used")
@@ -214,6 +245,7 @@ class _Decoder:
     def __init__(self, encoding: str, limit: int):
         self.limit = limit
         self.produced = 0
+        self._fed = False
         self._zlib: Any = None
         self._brotli: Any = None
         if encoding in ("gzip", "x-gzip"):
@@ -226,6 +258,7 @@ class _Decoder:
             raise BadEncoding(f"unsupported Content-Encoding {encoding!r}", "unexpected_encoding")
 
     def feed(self, data: bytes) -> bytes:
+        self._fed = self._fed or bool(data)
         try:
             if self._zlib is not None:
                 out = self._zlib.decompress(data, self._room())
@@ -243,6 +276,15 @@ class _Decoder:
         if self.produced > self.limit:
             raise TooLarge(f"body larger than {self.limit} bytes")
         return out
+
+    def finish(self) -> None:
+        """BadEncoding unless the compressed stream ended properly (a cut-off stream is not a body)."""
+        if self.produced == 0 and not self._fed:
+            return  # an empty body with a Content-Encoding header: nothing to decode
+        if self._zlib is not None and not self._zlib.eof:
+            raise BadEncoding("compressed body ends before its compressed stream does")
+        if self._brotli is not None and not self._brotli.is_finished():
+            raise BadEncoding("compressed body ends before its compressed stream does")
 
     def _room(self) -> int:
         return self.limit - self.produced + 1
@@ -332,15 +374,23 @@ def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
 
 
 class Fetcher:
-    """One HTTP client per run. Use as a context manager; ``fetch`` is safe from many threads."""
+    """One HTTP client per run. Use as a context manager; ``fetch`` is safe from many threads.
+
+    Requests go straight to an httpx transport, not through ``httpx.Client``: the client would
+    read proxies and certificates from the environment, keep cookies, log every URL, and parse
+    every ``Location`` header itself (raising on ones like ``data:text/html,...``) before we
+    could vet it. What we need of it (timeouts, headers, redirects) is done here.
+    """
 
     def __init__(self, config: Config, resolve: Callable[..., list[Any]] | None = None):
         self.config = config
         self.gate = HostGate(config.per_host_connections, config.per_host_delay)
         self.backend = GuardedBackend(config.networks, resolve or socket.getaddrinfo)
-        self._client = self._build_client()
+        self.headers = {"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING,
+                        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+        self._transport = self._build_transport()
 
-    def _build_client(self) -> httpx.Client:
+    def _build_transport(self) -> httpx.HTTPTransport:
         cfg = self.config
         limits = httpx.Limits(max_connections=cfg.max_connections * 2,
                               max_keepalive_connections=cfg.max_connections)
@@ -353,14 +403,7 @@ class Fetcher:
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=self.backend,
         )
-        timeout = httpx.Timeout(connect=cfg.connect_timeout, read=cfg.read_timeout,
-                                write=cfg.read_timeout, pool=cfg.deadline)
-        return httpx.Client(
-            transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate, br",
-                     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
-        )
+        return transport
 
     def __enter__(self) -> "Fetcher":
         return self
@@ -369,13 +412,15 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def fetch(self, url: str, headers: Mapping[str, str] | None = None,
               max_bytes: int | None = None) -> FetchResult:
         """GET ``url`` following redirects ourselves; never raises for network outcomes."""
         exchange = _Exchange(self, url, dict(headers or {}), max_bytes or self.config.max_body_bytes)
-        return exchange.run()
+        result = exchange.run()
+        log.debug("GET %s: %s (%s ms)", result.requested_url, result.reason, result.elapsed_ms)
+        return result
 
 
 class _Exchange:
@@ -389,6 +434,8 @@ class _Exchange:
         self.headers = headers
         self.max_bytes = max_bytes
         self.redirects: list[dict[str, Any]] = []
+        self.last_fetched_url = url
+        self.response: httpx.Response | None = None  # the final hop's, once its headers are in
         self.started_at = _utcnow_iso()
         self.t0 = time.monotonic()
 
@@ -398,9 +445,9 @@ class _Exchange:
         except FetchError as exc:
             return self._failure(exc.kind, str(exc))
         except BadURL as exc:
-            return self._failure(exc.reason, str(exc))
+            return self._failure(exc.reason, str(exc), refused=True)
         except BlockedAddress as exc:
-            return self._failure("blocked_address", str(exc))
+            return self._failure("blocked_address", str(exc), refused=True)
         except httpx.TimeoutException as exc:
             kind = "deadline" if self._past_deadline() else "timeout"
             return self._failure(kind, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
@@ -416,7 +463,8 @@ class _Exchange:
         for _ in range(self.config.max_redirects + 1):
             check_url(self.current_url)
             host = host_of(self.current_url)
-            with self.fetcher.gate.slot(host, max_wait=self.config.deadline):
+            max_wait = self.config.deadline if not self.redirects else self._left()
+            with self.fetcher.gate.slot(host, max_wait=max_wait):
                 if not self.redirects:
                     self.t0 = time.monotonic()  # waiting for a turn is not the request's time
                 _deadline.at = self.t0 + self.config.deadline
@@ -425,16 +473,33 @@ class _Exchange:
                 return result
         raise FetchError(f"more than {self.config.max_redirects} redirects", "too_many_redirects")
 
+    def _left(self) -> float:
+        left = self.t0 + self.config.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"redirects not resolved after {self.config.deadline:.0f}s")
+        return left
+
+    def _hop_timeout(self) -> httpx.Timeout:
+        """httpx's per-phase timeouts, none longer than what is left of the deadline."""
+        cfg, left = self.config, self._left()
+        return httpx.Timeout(connect=min(cfg.connect_timeout, left), read=min(cfg.read_timeout, left),
+                             write=min(cfg.read_timeout, left), pool=left)
+
     def _one_hop(self, host: str) -> FetchResult | None:
-        request = self.fetcher._client.build_request("GET", self.current_url, headers=self.headers)
-        response = self.fetcher._client.send(request, stream=True)
+        request = httpx.Request("GET", self.current_url, headers={**self.fetcher.headers, **self.headers},
+                                extensions={"timeout": self._hop_timeout().as_dict()})
+        response = self.fetcher._transport.handle_request(request)
+        response.request = request
+        self.last_fetched_url = self.current_url
         try:
             if response.status_code in REDIRECT_STATUSES and response.headers.get("location"):
-                target = urljoin(self.current_url, response.headers["location"])
-                self.redirects.append({"url": self.current_url, "status": response.status_code,
-                                       "location": target})
+                target = _join(self.current_url, response.headers["location"])
+                self.redirects.append({"url": redact_url(self.current_url),
+                                       "status": response.status_code,
+                                       "location": redact_url(target)})
                 self.current_url = target
                 return None
+            self.response = response
             self._note_retry_after(host, response)
             body = self._read_body(response)
             return self._result(response, body)
@@ -448,8 +513,9 @@ class _Exchange:
                 self.fetcher.gate.defer(host, min(seconds, self.config.retry_after_cap))
 
     def _read_body(self, response: httpx.Response) -> bytes:
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes and not response.headers.get("content-encoding"):
+        length = response.headers.get("content-length", "").strip()
+        if length.isdigit() and int(length) > self.max_bytes:
+            # compressed or not: the raw bytes alone would pass the cap, so nothing is read
             raise TooLarge(f"Content-Length {length} is over the {self.max_bytes}-byte cap")
         decoder = _Decoder(_content_encoding(response.headers), self.max_bytes)
         parts: list[bytes] = []
@@ -461,6 +527,7 @@ class _Exchange:
             parts.append(decoder.feed(chunk))
             if self._past_deadline():
                 raise DeadlineExceeded(f"body not complete after {self.config.deadline:.0f}s")
+        decoder.finish()
         return b"".join(parts)
 
     def _result(self, response: httpx.Response, body: bytes) -> FetchResult:
@@ -468,22 +535,38 @@ class _Exchange:
         error = None if status < 400 or status == 304 else f"http_{status}"
         detail = None if error is None else f"HTTP {status} {response.reason_phrase}".strip()
         return FetchResult(
-            requested_url=self.requested_url, final_url=str(response.url), status=status,
+            requested_url=redact_url(self.requested_url), final_url=str(response.url),
+            status=status,
             headers=_kept_headers(response.headers), redirects=tuple(self.redirects),
             started_at=self.started_at, elapsed_ms=self._elapsed_ms(), body=body,
             error=error, error_detail=detail, request_headers=self.headers,
         )
 
-    def _failure(self, kind: str, detail: str) -> FetchResult:
+    def _failure(self, kind: str, detail: str, refused: bool = False) -> FetchResult:
+        """A FetchResult for a request that ended without a usable response. For a refusal
+        (bad URL, blocked address) the final URL is the last hop actually fetched; the refused
+        target is the last redirect's ``location``."""
+        final = self.last_fetched_url if refused and self.redirects else self.current_url
+        response = self.response  # headers that arrived before the body failed are evidence too
         return FetchResult(
-            requested_url=self.requested_url, final_url=self.current_url, status=None, headers={},
+            requested_url=redact_url(self.requested_url), final_url=redact_url(final),
+            status=response.status_code if response is not None else None,
+            headers=_kept_headers(response.headers) if response is not None else {},
             redirects=tuple(self.redirects), started_at=self.started_at,
-            elapsed_ms=self._elapsed_ms(), error=kind, error_detail=detail[:500],
+            elapsed_ms=self._elapsed_ms(), error=kind, error_detail=redact_userinfo(detail)[:500],
             request_headers=self.headers,
         )
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.t0) * 1000)
+
+
+def _join(base: str, location: str) -> str:
+    """The absolute URL a Location header points to; BadURL when it cannot be one."""
+    try:
+        return urljoin(base, location.strip())
+    except ValueError as exc:
+        raise BadURL("bad_url", f"redirect to a malformed URL: {exc}") from None
 
 
 def _classify(exc: Exception) -> str:
@@ -492,6 +575,8 @@ def _classify(exc: Exception) -> str:
         return "unsupported_scheme"
     if isinstance(exc, httpx.InvalidURL):
         return "bad_url"
+    if "without sending complete message body" in text:
+        return "truncated"
     if "resolve" in text or "name or service" in text or "nodename" in text:
         return "dns"
     if "refused" in text:

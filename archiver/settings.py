@@ -46,7 +46,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("obey_robots", True, "obey robots.txt for article pages (feeds are always fetched)", bool),
     Setting("workers", 0, "extraction worker processes (0: one per core)", int),
     Setting("extract_timeout", 15.0, "seconds one extraction or feed parse may take", float),
-    Setting("extract_memory_mb", 1024, "address-space limit of each extraction worker, in MB", int),
+    Setting("extract_memory_mb", 280, "address-space limit of each extraction worker, in MB "
+            "(keeps a worker under 300 MB resident whatever a page does)", int),
     Setting("max_extract_bytes", 5_000_000, "largest HTML handed to the extractor", int),
     Setting("max_entries_per_feed", 500, "entries kept from one feed document, newest first", int),
     Setting("min_interval", 300, "shortest seconds between two polls of a feed", int),

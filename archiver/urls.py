@@ -18,6 +18,8 @@ _TRACKING_NAMES = frozenset({
     "oly_enc_id", "vero_id", "rb_clickid", "s_cid", "wt_mc", "ncid", "sr_share", "cmpid",
 })
 _UNSAFE_HOST = re.compile(r"[\s\\/@]")
+_IDNA_DOTS = {0x3002: ".", 0xFF0E: ".", 0xFF61: "."}
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 
 
 class BadURL(ValueError):
@@ -57,7 +59,7 @@ def canonical_url(url: str) -> str:
     """The canonical form of an http(s) URL; raises BadURL for anything else."""
     parts = check_url(url)
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower().rstrip(".")
+    host = _plain_host(parts.hostname)
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
@@ -79,9 +81,31 @@ def _is_tracking(name: str) -> bool:
     return lowered in _TRACKING_NAMES or lowered.startswith(_TRACKING_PREFIXES)
 
 
+def _plain_host(hostname: str | None) -> str:
+    """Lowercase, without a trailing dot, with the IDNA dot variants (``。．｡``) as ``.``: the
+    host HTTP clients actually connect to, so that spellings of one host do not become two."""
+    return (hostname or "").translate(_IDNA_DOTS).lower().rstrip(".")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password replaced by ``***``: what may be stored or logged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_userinfo(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def redact_userinfo(text: str) -> str:
+    """``text`` (say, an error message) with credentials in any URL it quotes replaced by ``***``."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
 def host_of(url: str) -> str:
     """The lowercase host of a URL, for politeness and same-site checks ('' if none)."""
     try:
-        return (urlsplit(url).hostname or "").lower().rstrip(".")
+        return _plain_host(urlsplit(url).hostname)
     except ValueError:
         return ""

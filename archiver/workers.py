@@ -8,7 +8,8 @@ import multiprocessing
 import os
 import resource
 import signal
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+import threading
+from concurrent.futures import CancelledError, Future, TimeoutError as FutureTimeout
 from typing import Any, Callable
 
 import pebble
@@ -42,7 +43,9 @@ class WorkerPool:
         self.timeout = config.extract_timeout
         size = config.workers or os.cpu_count() or 1
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["archiver.extractor", "archiver.feeds"])
+        context.set_forkserver_preload(["archiver.preload"])
+        self._lock = threading.Lock()
+        self._outstanding: set[Future[Any]] = set()
         self._pool = pebble.ProcessPool(max_workers=size, initializer=_start_worker,
                                         initargs=(config.extract_memory_mb,), context=context)
 
@@ -53,11 +56,25 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
+        # pebble leaves futures still pending at stop() unresolved forever: cancel them first,
+        # so that a thread waiting on one (a run ending abnormally) is released.
+        with self._lock:
+            outstanding, self._outstanding = self._outstanding, set()
+        for future in outstanding:
+            future.cancel()
         self._pool.stop()
         self._pool.join(timeout=5)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        return self._pool.submit(fn, self.timeout, *args, **kwargs)
+        future = self._pool.submit(fn, self.timeout, *args, **kwargs)
+        with self._lock:
+            self._outstanding.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._outstanding.discard(future)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` in a worker and return its result; its own exceptions pass through,
@@ -71,3 +88,5 @@ class WorkerPool:
             raise TaskFailed("out_of_memory", "worker ran out of memory") from None
         except ProcessExpired as exc:
             raise TaskFailed("worker_died", f"worker process died ({exc})") from None
+        except CancelledError:
+            raise TaskFailed("cancelled", "the run ended before this task did") from None
