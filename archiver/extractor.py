@@ -26,7 +26,6 @@ import codecs
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import takewhile
 from typing import Any
@@ -47,6 +46,8 @@ __all__ = [
     "sniff_non_html",
 ]
 
+from archiver.article import Article, ExtractionError
+
 log = logging.getLogger(__name__)
 
 
@@ -60,7 +61,8 @@ def _refuse_download(*args: Any, **kwargs: Any) -> Any:
 
 # trafilatura's downloader bypasses the address guard and retries TLS failures without
 # verification; in every process that can extract, it is replaced by a refusal.
-for _name in ("fetch_url", "fetch_response", "_send_urllib_request", "_send_pycurl_request"):
+for _name in ("fetch_url", "fetch_response", "_send_urllib_request", "_send_pycurl_request",
+              "is_live_page", "_urllib3_is_live_page", "_pycurl_is_live_page"):
     setattr(trafilatura.downloads, _name, _refuse_download)
     if hasattr(trafilatura, _name):
         setattr(trafilatura, _name, _refuse_download)
@@ -78,38 +80,6 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\xfe\xff", "utf-16-be"),
     (b"\xff\xfe", "utf-16-le"),
 )
-
-
-@dataclass(frozen=True)
-class Article:
-    """The article found in one HTML body: plain text and metadata, all free of control characters."""
-
-    title: str | None
-    author: str | None
-    published: str | None  # ISO 8601 date, "YYYY-MM-DD"
-    sitename: str | None
-    hostname: str | None
-    language: str | None
-    description: str | None
-    categories: tuple[str, ...]
-    tags: tuple[str, ...]
-    canonical_url: str | None  # <link rel=canonical>, else og:url; absolute http(s) only
-    text: str  # the article's paragraphs, one per line
-    charset: str  # the charset the body was decoded with
-    extractor: str  # name and version, e.g. "trafilatura 2.3.1"
-
-
-class ExtractionError(Exception):
-    """The body yields no article; ``.reason`` is one of REASONS, ``.detail`` says more."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        # Both values go to Exception.__init__ so the error pickles across a process boundary.
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -151,6 +121,10 @@ def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
         url=url,
         with_metadata=True,
         include_comments=False,  # readers' comments are not the article
+        # Without the readability/justext fallbacks: on the corpus this costs 0.006 F1 on the
+        # readability set, gains 0.003 on scrapinghub's, keeps every date, and takes a quarter
+        # less CPU, which is most of the cost of an archive.
+        fast=True,
     )
     if document is None:
         raise ExtractionError("no_content", "no article text found")

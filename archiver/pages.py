@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from archiver import extractor
-from archiver.extractor import Article, ExtractionError
+from archiver.article import Article, ExtractionError, extract_in_worker
 from archiver.fetcher import FetchResult
 from archiver.schedule import backoff_delay, page_next_check, parse_recheck_schedule
 from archiver.store import (ensure_page, find_page_id, iso, latest_snapshot, insert_snapshot,
@@ -30,6 +29,24 @@ class PageWork:
     article: Article | None = None
     problem: tuple[str, str] | None = None
     follow: Any = None  # set by feed-aware fetches: what to do instead of a snapshot
+    same_bytes: bool = False  # 304, or the very body of the last good capture: nothing to extract
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What the last good capture of a page left for the next re-check to compare against."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+
+    def validators(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
 
 
 @dataclass(frozen=True)
@@ -62,28 +79,34 @@ def content_fingerprint(title: str | None, text: str) -> str:
 class PageJob:
     """Archive one page now. ``context`` carries the shared fetcher, worker pool and config."""
 
-    def __init__(self, context: Any, url: str, on_feed: Any = None):
+    def __init__(self, context: Any, url: str, on_feed: Any = None, previous: Previous | None = None):
         self.context = context
         self.url = url
         self.canonical = canonical_url(url)
         self.host = host_of(self.canonical)
         self.on_feed = on_feed
+        self.previous = previous
 
     def work(self) -> PageWork:
         ctx = self.context
         refusal = ctx.robots_refusal(self.url) if ctx.robots_refusal else None
         if refusal is not None:
             return PageWork(refusal)
-        fetched = ctx.fetcher.fetch(self.url)
+        previous = self.previous
+        fetched = ctx.fetcher.fetch(self.url, headers=previous.validators() if previous else None)
+        if previous is not None and (fetched.not_modified or (
+                fetched.ok and fetched.body and hashlib.sha256(fetched.body).hexdigest() == previous.body_sha256)):
+            return PageWork(fetched, same_bytes=True)
         if not fetched.ok or not fetched.body:
             return PageWork(fetched)
         if self.on_feed is not None and self.on_feed.accepts(fetched):
             return PageWork(fetched, follow=self.on_feed.digest(fetched))
         try:
-            article = ctx.pool.call(extractor.extract_article, fetched.body, fetched.final_url,
-                                    fetched.content_type, max_bytes=ctx.config.max_extract_bytes)
+            limit = ctx.config.max_extract_bytes
+            article = ctx.pool.call(extract_in_worker, fetched.body[:limit], fetched.final_url,
+                                    fetched.content_type, limit)
         except ExtractionError as exc:
-            return PageWork(fetched, problem=(exc.reason, str(exc)))
+            return PageWork(fetched, problem=(exc.reason, exc.detail or exc.reason))
         except TaskFailed as exc:
             return PageWork(fetched, problem=(f"extract_{exc.kind}", str(exc)))
         return PageWork(fetched, article=article)
@@ -100,7 +123,12 @@ class PageJob:
         now = self.context.now()
         fetched, article = work.fetch, work.article
         page_id = self._page_id(db, fetched, article, iso(now))
-        body_sha = save_body(db, fetched.body, fetched.media_type) if fetched.body is not None else None
+        body_sha = save_body(db, fetched.body, fetched.media_type) if fetched.body else None
+        if work.same_bytes:
+            recorded = "not_modified" if fetched.not_modified else "unchanged"
+            save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
+            self._update_page(db, page_id, now, fetched, None, body_sha)
+            return PageOutcome(self.url, "unchanged", recorded, page_id)
         if article is None:
             detail = self._failure(fetched, work.problem)
             recorded = work.problem[0] if work.problem else "failed"
@@ -112,7 +140,7 @@ class PageJob:
         db.execute("UPDATE captures SET outcome = ? WHERE id = ?", [outcome.result, capture_id])
         if outcome.result == "new_snapshot":  # the re-check decay counts on the run's clock
             db.execute("UPDATE pages SET last_changed_at = ? WHERE id = ?", [iso(now), page_id])
-        self._update_page(db, page_id, now, fetched, None)
+        self._update_page(db, page_id, now, fetched, None, body_sha)
         return outcome
 
     def _page_id(self, db: Any, fetched: FetchResult, article: Article | None, now: str) -> int:
@@ -180,12 +208,15 @@ class PageJob:
         }
 
     def _update_page(self, db: Any, page_id: int, now: datetime, fetched: FetchResult,
-                     error: str | None) -> None:
+                     error: str | None, body_sha: str | None = None) -> None:
         page = db["pages"].get(page_id)
         changes: dict[str, Any] = {"last_checked_at": iso(now), "last_status": fetched.status,
                                    "last_error": error}
         if error is None:
             changes["error_count"] = 0
+            if body_sha:
+                changes.update(etag=fetched.headers.get("etag"), last_modified=fetched.headers.get("last-modified"),
+                               last_body_sha256=body_sha)
             nxt = page_next_check(now, parse_iso(page["last_changed_at"]), page["watch_every"],
                                   self.context.recheck_steps)
             if page["state"] == "removed":

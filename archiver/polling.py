@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from archiver import feeds
 from archiver.fetcher import FetchResult, retry_after_seconds
-from archiver.pages import PageJob, PageOutcome
+from archiver.pages import PageJob, PageOutcome, Previous
 from archiver.schedule import backoff_delay, feed_interval
 from archiver.store import ensure_page, iso, parse_iso, save_body, save_capture, transaction
 from archiver.urls import BadURL, canonical_url, check_url, host_of
@@ -315,12 +315,14 @@ def due_jobs(session: Any, now: datetime, everything: bool = False,
     page_where = "state = 'active' AND next_check_at IS NOT NULL" + ("" if everything else
                  " AND next_check_at <= :now")
     feeds_sql = f"SELECT * FROM feeds WHERE {feed_where} ORDER BY coalesce(next_check_at, '') LIMIT :limit"
-    pages_sql = f"SELECT id, url FROM pages WHERE {page_where} ORDER BY next_check_at LIMIT :limit"
+    pages_sql = (f"SELECT url, etag, last_modified, last_body_sha256 FROM pages WHERE {page_where} "
+                 "ORDER BY next_check_at LIMIT :limit")
     params = {"now": stamp, "limit": -1 if limit is None else limit}
     for feed in [dict(r) for r in db.query(feeds_sql, params)]:
         yield FeedJob(session, feed["url"], feed)
     for page in list(db.query(pages_sql, params)):
-        yield PageJob(session, page["url"])
+        previous = Previous(page["etag"], page["last_modified"], page["last_body_sha256"])
+        yield PageJob(session, page["url"], previous=previous)
 
 
 def poll_once(session: Any, everything: bool, stop: Any = None, limit: int | None = None) -> "Tally":

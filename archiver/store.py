@@ -92,7 +92,12 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
             db.conn.execute("ROLLBACK")
         raise
     else:
-        _retry_busy(lambda: db.conn.execute("COMMIT"))
+        try:
+            _retry_busy(lambda: db.conn.execute("COMMIT"))
+        except sqlite3.Error as exc:  # disk full, I/O error: nothing of this unit is kept
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write to the archive: {exc}") from None
 
 
 # -- schema ------------------------------------------------------------------------------------
@@ -159,7 +164,7 @@ def save_body(db: sqlite_utils.Database, body: bytes, media_type: str | None) ->
     digest = hashlib.sha256(body).hexdigest()
     if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is None:
         db["bodies"].insert({"sha256": digest, "size": len(body), "media_type": media_type,
-                             "encoding": "gzip", "data": gzip.compress(body, mtime=0)})
+                             "encoding": "gzip", "data": gzip.compress(body, compresslevel=6, mtime=0)})
     return digest
 
 
@@ -256,3 +261,11 @@ def m003_daemon(db: sqlite_utils.Database) -> None:
         "id": int, "pid": int, "host": str, "started_at": str, "tick_seconds": float,
         "last_tick_at": str, "last_tick_summary": str, "ticks": int, "stopped_at": str,
     }, pk="id", defaults={"ticks": 0})
+
+
+@migrations()
+def m004_page_validators(db: sqlite_utils.Database) -> None:
+    """What a re-check of a page needs to ask "changed?" cheaply: the last good capture's
+    validators and body hash."""
+    for column in ("etag", "last_modified", "last_body_sha256"):
+        db["pages"].add_column(column, str)

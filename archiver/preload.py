@@ -1,0 +1,22 @@
+"""Imported once by the worker pool's fork server: loads the extractor and the feed parser and
+runs each once on a small document, so that the lazy imports and caches of their first call are
+paid once and every forked worker starts warm."""
+
+from archiver import extractor, feeds
+
+_PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Warm-up article - Example News</title><meta name="author" content="A. Writer">
+<meta property="article:published_time" content="2015-01-13T18:04:00+03:00">
+<link rel="canonical" href="https://news.example/2015/01/13/warm-up"></head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a></nav><article><h1>Warm-up article</h1>
+<p class="byline">By A. Writer, January 13, 2015</p>
+<p>The first paragraph of a short article that exists only to exercise the extractor once.</p>
+<p>A second paragraph, long enough to count as text rather than boilerplate for the extractor.</p>
+</article><footer>Copyright Example News</footer></body></html>"""
+
+_FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Warm-up</title>
+<item><title>One</title><link>https://news.example/one</link><guid>one</guid>
+<pubDate>Tue, 13 Jan 2015 18:04:00 +0300</pubDate></item></channel></rss>"""
+
+extractor.extract_article(_PAGE, "https://news.example/2015/01/13/warm-up", "text/html; charset=utf-8")
+feeds.parse_feed(_FEED, "https://news.example/rss", "application/rss+xml")
