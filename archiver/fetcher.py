@@ -320,6 +320,17 @@ class HostGate:
         with self._cond:
             return self._next_start[host]
 
+    def ready_in(self, host: str, patience: float) -> float:
+        """Seconds until a request to ``host`` could start (0: now). A wait longer than
+        ``patience`` (a long Retry-After) counts as now: such a request fails at once."""
+        with self._cond:
+            wait = self._next_start[host] - self._clock()
+            if wait > patience:
+                return 0.0
+            if self._active[host] >= self._per_host:
+                return max(wait, 0.05)
+            return max(wait, 0.0)
+
     @contextmanager
     def slot(self, host: str, max_wait: float) -> Iterator[None]:
         """Wait for a turn at ``host``; HostDeferred if that would take longer than ``max_wait``."""

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,12 @@ def job_key(job: Any) -> tuple[str, str]:
 class Runner:
     """Run jobs with bounded, per-host-fair concurrency and a single writer."""
 
-    def __init__(self, db: Any, max_threads: int, per_host: int):
+    def __init__(self, db: Any, max_threads: int, per_host: int,
+                 ready_in: Callable[[str], float] = lambda host: 0.0):
         self.db = db
         self.max_threads = max(1, max_threads)
         self.per_host = max(1, per_host)
+        self.ready_in = ready_in  # seconds until a host takes another request (politeness)
         self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="fetch")
         self._running: dict[Future[Any], Job] = {}
         self._busy: dict[str, int] = {}
@@ -63,12 +65,16 @@ class Runner:
         self._queue(jobs, waiting, seen)
         while True:
             stopping = stop is not None and stop.is_set()
-            if not stopping:
-                self._start(waiting)
+            soonest = math.inf if stopping else self._start(waiting)
             left = until - time.monotonic()
-            if not self._running or left <= 0 or (stopping and not linger):
+            idle = not self._running and (stopping or not waiting)
+            if idle or left <= 0 or (stopping and not linger):
                 return
-            done, _ = wait(self._running, timeout=min(left, 0.5), return_when=FIRST_COMPLETED)
+            pause = min(left, 0.5, soonest)
+            if not self._running:
+                time.sleep(pause)  # every waiting host is in its politeness delay
+                continue
+            done, _ = wait(self._running, timeout=pause, return_when=FIRST_COMPLETED)
             for future in done:
                 job = self._running.pop(future)
                 self._busy[job.host] -= 1
@@ -88,15 +94,22 @@ class Runner:
                 seen.add(key)
                 waiting.setdefault(job.host, deque()).append(job)
 
-    def _start(self, waiting: OrderedDict[str, deque[Job]]) -> None:
-        """Start waiting jobs, one host after another, within the global and per-host limits."""
+    def _start(self, waiting: OrderedDict[str, deque[Job]]) -> float:
+        """Start waiting jobs, one host after another, within the global and per-host limits,
+        only where the host would take the request now (a thread never sits in a host's delay
+        while another host could use it). Returns the seconds until a skipped host is ready."""
+        soonest = math.inf
         started = True
         while started and len(self._running) < self.max_threads:
             started = False
-            for host in list(waiting):
+            for host in sorted(waiting, key=lambda h: self._busy.get(h, 0)):
                 if len(self._running) >= self.max_threads:
                     break
                 if self._busy.get(host, 0) >= self.per_host:
+                    continue
+                delay = self.ready_in(host)
+                if delay > 0:
+                    soonest = min(soonest, delay)
                     continue
                 job = waiting[host].popleft()
                 if not waiting[host]:
@@ -104,6 +117,7 @@ class Runner:
                 self._busy[host] = self._busy.get(host, 0) + 1
                 self._running[self._pool.submit(job.work)] = job
                 started = True
+        return soonest
 
 
 def _result_or_error(future: Future[Any]) -> Any:

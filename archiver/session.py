@@ -33,7 +33,9 @@ class Session:
         self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
         self.fetcher = Fetcher(config)
         self.pool = WorkerPool(config)
-        self.runner = Runner(self.db, config.max_connections, config.per_host_connections)
+        gate, patience = self.fetcher.gate, config.deadline
+        self.runner = Runner(self.db, config.max_connections, config.per_host_connections,
+                             ready_in=lambda host: gate.ready_in(host, patience))
         self.robots_refusal: Callable[[str], Any] | None = None
         if config.obey_robots:
             self.robots_refusal = RobotsPolicy(self.fetcher).refusal
