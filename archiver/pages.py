@@ -13,8 +13,9 @@ from typing import Any
 from archiver.article import Article, ExtractionError, extract_in_worker
 from archiver.fetcher import FetchResult
 from archiver.schedule import backoff_delay, page_next_check, parse_recheck_schedule
-from archiver.store import (ensure_page, find_page_id, iso, latest_snapshot, insert_snapshot,
-                            parse_iso, save_body, save_capture, transaction)
+from archiver.store import (ensure_page, find_page_id, get_row, insert_snapshot, iso,
+                            latest_snapshot, parse_iso, save_body, save_capture, transaction,
+                            update_row)
 from archiver.urls import BadURL, canonical_url, host_of
 from archiver.workers import TaskFailed
 
@@ -209,7 +210,7 @@ class PageJob:
 
     def _update_page(self, db: Any, page_id: int, now: datetime, fetched: FetchResult,
                      error: str | None, body_sha: str | None = None) -> None:
-        page = db["pages"].get(page_id)
+        page = get_row(db, "pages", page_id)
         changes: dict[str, Any] = {"last_checked_at": iso(now), "last_status": fetched.status,
                                    "last_error": error}
         if error is None:
@@ -231,7 +232,7 @@ class PageJob:
             if page["watch_every"]:
                 nxt = min(nxt, datetime.fromtimestamp(now.timestamp() + page["watch_every"], timezone.utc))
         changes["next_check_at"] = iso(nxt) if nxt else None
-        db["pages"].update(page_id, changes)
+        update_row(db, "pages", page_id, changes)
 
 
 def _canonical_or_none(url: str | None) -> str | None:

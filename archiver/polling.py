@@ -15,7 +15,8 @@ from archiver import feeds
 from archiver.fetcher import FetchResult, retry_after_seconds
 from archiver.pages import PageJob, PageOutcome, Previous
 from archiver.schedule import backoff_delay, feed_interval
-from archiver.store import ensure_page, iso, parse_iso, save_body, save_capture, transaction
+from archiver.store import (ensure_page, get_row, insert_row, iso, parse_iso, save_body, save_capture,
+                            transaction, update_row)
 from archiver.urls import BadURL, canonical_url, check_url, host_of
 from archiver.workers import TaskFailed
 
@@ -109,20 +110,20 @@ class FeedJob:
             if work.parsed is not None:
                 changes["last_body_sha256"] = body_sha
             _adopt_move(db, feed, changes, now)
-            db["feeds"].update(feed["id"], changes)
+            update_row(db, "feeds", feed["id"], changes)
         result = "polled" if outcome_word == "parsed" else outcome_word
         return FeedOutcome(self.url, result, detail, feed["id"], new), jobs
 
     def _feed_row(self, db: Any) -> dict[str, Any]:
         """The feed's row; `archiver fetch FEED` records a paused feed it does not poll."""
         if self.feed is not None:
-            return db["feeds"].get(self.feed["id"])
+            return get_row(db, "feeds", self.feed["id"])
         row = db.execute("SELECT id FROM feeds WHERE url = ?", [self.url]).fetchone()
         if row is None:
-            feed_id = db["feeds"].insert({"url": self.url, "state": "paused", "source": "fetch",
-                                          "added_at": iso(self.session.now())}).last_pk
-            return db["feeds"].get(feed_id)
-        return db["feeds"].get(row[0])
+            feed_id = insert_row(db, "feeds", {"url": self.url, "state": "paused", "source": "fetch",
+                                               "added_at": iso(self.session.now())})
+            return get_row(db, "feeds", feed_id)
+        return get_row(db, "feeds", row[0])
 
     def _save_entries(self, db: Any, feed: dict[str, Any], capture_id: int,
                       parsed: feeds.ParsedFeed, now: datetime) -> tuple[int, list[Any]]:
@@ -135,7 +136,7 @@ class FeedJob:
             if exists:
                 continue
             page_id, page_url, fresh = self._entry_page(db, entry.link, stamp)
-            db["entries"].insert({
+            insert_row(db, "entries", {
                 "feed_id": feed["id"], "guid": entry.guid, "page_id": page_id, "link": entry.link,
                 "title": entry.title, "author": entry.author,
                 "published": entry.published or entry.updated,
@@ -161,10 +162,10 @@ class FeedJob:
         except BadURL:
             return None, None, False
         page_id = ensure_page(db, url, stamp)
-        page = db["pages"].get(page_id)
+        page = get_row(db, "pages", page_id)
         fresh = page["last_checked_at"] is None
         if fresh:
-            db["pages"].update(page_id, {"next_check_at": stamp})  # due now, should this run die
+            update_row(db, "pages", page_id, {"next_check_at": stamp})  # due now, should this run die
         return page_id, link, fresh
 
 
@@ -177,7 +178,7 @@ def _adopt_move(db: Any, feed: dict[str, Any], changes: dict[str, Any], now: dat
     if db.execute("SELECT 1 FROM feeds WHERE url = ?", [changes["url"]]).fetchone():
         del changes["url"]
         return
-    db["feed_urls"].insert({"feed_id": feed["id"], "url": old, "until": iso(now),
+    insert_row(db, "feed_urls", {"feed_id": feed["id"], "url": old, "until": iso(now),
                             "reason": f"permanent redirect seen {feed['redirect_seen'] + 1} times"})
 
 

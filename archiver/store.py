@@ -62,7 +62,7 @@ def open_db(path: str | Path, *, readonly: bool = False, migrate: bool = True) -
         db = sqlite_utils.Database(conn)
         if not readonly:
             _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA synchronous = NORMAL")
             if migrate:
                 _retry_busy(lambda: migrations.apply(db))
     except (sqlite3.Error, OSError) as exc:
@@ -157,14 +157,47 @@ def m001_archive(db: sqlite_utils.Database) -> None:
     db["snapshots"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
 
 
+# -- rows ------------------------------------------------------------------------------------------
+# The hot paths (every capture, every poll) use these instead of sqlite-utils' table methods, which
+# read the table's layout again on every call; names come from our own code, never from input.
+
+def insert_row(db: sqlite_utils.Database, table: str, row: Mapping[str, Any]) -> int:
+    """INSERT one row; return its rowid."""
+    columns = ", ".join(f"[{c}]" for c in row)
+    marks = ", ".join("?" * len(row))
+    cursor = db.conn.execute(f"INSERT INTO [{table}] ({columns}) VALUES ({marks})", list(row.values()))
+    return int(cursor.lastrowid or 0)
+
+
+def update_row(db: sqlite_utils.Database, table: str, row_id: int, changes: Mapping[str, Any]) -> None:
+    """UPDATE the columns in ``changes`` of one row, by id."""
+    if changes:
+        assignments = ", ".join(f"[{c}] = ?" for c in changes)
+        db.conn.execute(f"UPDATE [{table}] SET {assignments} WHERE id = ?", [*changes.values(), row_id])
+
+
+def get_row(db: sqlite_utils.Database, table: str, row_id: int) -> dict[str, Any]:
+    """One row, by id, as a dict (KeyError when there is none)."""
+    row = _first(db, f"SELECT * FROM [{table}] WHERE id = ?", [row_id])
+    if row is None:
+        raise KeyError(f"no row {row_id} in {table}")
+    return row
+
+
+def _first(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    cursor = db.conn.execute(sql, params)
+    values = cursor.fetchone()
+    return None if values is None else dict(zip((d[0] for d in cursor.description), values))
+
+
 # -- bodies and captures -------------------------------------------------------------------------
 
 def save_body(db: sqlite_utils.Database, body: bytes, media_type: str | None) -> str:
     """Store ``body`` once per sha256 (gzip-compressed); return its hash."""
     digest = hashlib.sha256(body).hexdigest()
     if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is None:
-        db["bodies"].insert({"sha256": digest, "size": len(body), "media_type": media_type,
-                             "encoding": "gzip", "data": gzip.compress(body, compresslevel=6, mtime=0)})
+        insert_row(db, "bodies", {"sha256": digest, "size": len(body), "media_type": media_type,
+                                  "encoding": "gzip", "data": gzip.compress(body, compresslevel=6, mtime=0)})
     return digest
 
 
@@ -188,7 +221,7 @@ def save_capture(db: sqlite_utils.Database, result: Any, kind: str, *, outcome: 
         "body_sha256": body_sha256, "error": result.error, "error_detail": result.error_detail,
         "outcome": outcome, "feed_id": feed_id, "page_id": page_id,
     }
-    return int(db["captures"].insert(row).last_pk)
+    return insert_row(db, "captures", row)
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -210,8 +243,8 @@ def ensure_page(db: sqlite_utils.Database, url: str, now: str, aliases: tuple[st
     """The id of the page for canonical ``url`` (created if new), with ``aliases`` pointing to it."""
     page_id = find_page_id(db, url)
     if page_id is None:
-        page_id = int(db["pages"].insert({"url": url, "first_seen_at": now, "state": "active",
-                                          "snapshot_count": 0, "error_count": 0}).last_pk)
+        page_id = insert_row(db, "pages", {"url": url, "first_seen_at": now, "state": "active",
+                                           "snapshot_count": 0, "error_count": 0})
     for alias in (url, *aliases):
         if alias:
             db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
@@ -220,23 +253,21 @@ def ensure_page(db: sqlite_utils.Database, url: str, now: str, aliases: tuple[st
 
 
 def latest_snapshot(db: sqlite_utils.Database, page_id: int) -> dict[str, Any] | None:
-    rows = list(db["snapshots"].rows_where("page_id = ?", [page_id], order_by="version desc", limit=1))
-    return rows[0] if rows else None
+    return _first(db, "SELECT * FROM snapshots WHERE page_id = ? ORDER BY version DESC LIMIT 1", [page_id])
 
 
 def snapshot_version(db: sqlite_utils.Database, page_id: int, version: int | None) -> dict[str, Any] | None:
     """Snapshot number ``version`` (1 = oldest) of a page, or its latest when None."""
     if version is None:
         return latest_snapshot(db, page_id)
-    rows = list(db["snapshots"].rows_where("page_id = ? AND version = ?", [page_id, version]))
-    return rows[0] if rows else None
+    return _first(db, "SELECT * FROM snapshots WHERE page_id = ? AND version = ?", [page_id, version])
 
 
 def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, Any]) -> int:
     """Append a new version to a page and bump its counters. Caller holds the transaction."""
     version = db.execute("SELECT coalesce(max(version), 0) + 1 FROM snapshots WHERE page_id = ?",
                          [page_id]).fetchone()[0]
-    snapshot_id = int(db["snapshots"].insert({**row, "page_id": page_id, "version": version}).last_pk)
+    snapshot_id = insert_row(db, "snapshots", {**row, "page_id": page_id, "version": version})
     db.execute("UPDATE pages SET snapshot_count = snapshot_count + 1, title = ?, last_changed_at = ? "
                "WHERE id = ?", [row.get("title"), row.get("captured_at"), page_id])
     return snapshot_id
