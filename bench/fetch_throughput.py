@@ -1,0 +1,303 @@
+"""Throughput of `archiver fetch` against plain one-process trafilatura (issue 2, "Performance").
+
+One command, from the repository (it moves itself into a loopback-only network namespace with
+``tests/isolated``; running it as ``tests/isolated .venv/bin/python bench/fetch_throughput.py``
+does the same):
+
+    cd /work/main && .venv/bin/python bench/fetch_throughput.py
+
+Options: ``--pages 150`` (the first N scrapinghub-aeb pages of the corpus), ``--hosts 20``,
+``--latency 0.05`` (seconds before every response), ``--gzip`` (send the stored .gz bytes with
+``Content-Encoding: gzip`` instead of decompressed HTML), ``--variant SPEC`` (repeatable; the
+settings of one measured run, e.g. ``default`` or ``per_host_delay=0,workers=2``; a lowercase
+name is an archiver setting, an uppercase one an environment variable such as
+``MALLOC_ARENA_MAX=2``; default: ``default`` and ``per_host_delay=0``), ``--baseline-repeat 3``,
+``--keep DIR``, ``--no-isolate``.
+
+What it does, all in one run:
+
+1. Baseline: ``trafilatura.extract(html, url=url)`` over the pages, one after the other in this
+   process (decompressed, decoded HTML in memory; only the extraction loop is timed; the fastest
+   of ``--baseline-repeat 3`` loops counts). Then, for reference, archiver's own
+   ``extract_article`` the same way: what each worker does per page.
+2. Serves the pages from 127.0.0.1 ... 127.0.0.<hosts> (one ThreadingHTTPServer each, pages
+   assigned round-robin, every response after ``--latency``; /robots.txt answers 404, which
+   allows everything), writes urls.txt, and runs ``archiver fetch -i urls.txt`` as a child process
+   on a fresh database, once per variant. The child's environment has no ARCHIVER_* variable but
+   ARCHIVER_DB, ARCHIVER_ALLOW_NETWORKS=127.0.0.0/24 and the variant's, and it runs in an empty
+   directory so no config file is read: every other setting is its built-in default (printed).
+3. Prints pages/s end to end (process start to exit) and steady (first to last output line),
+   the ratio to the baseline (target >= 1.5), the process tree's peak memory (target < 300 MB),
+   CPU split between the main process and the worker processes, how busy the rest of the machine
+   was, and what the database holds afterwards (every URL should have a snapshot).
+
+This is a benchmark: it reports, it asserts nothing, and it exits 0 unless it could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import trafilatura  # the baseline; archiver itself runs it in its worker processes
+
+# Run as a script: find the sibling modules, and the archiver package above them.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+
+import corpus_quality  # noqa: E402
+from child_usage import (ChildRun, archiver_command, archiver_env, archiver_settings,  # noqa: E402
+                         current_rss_mb, machine_busy_seconds, network_floor, run_child)
+from loopback_servers import LoopbackSites, Resource, in_loopback_namespace, rerun_isolated  # noqa: E402
+
+SOURCE = "scrapinghub-aeb"
+RSS_TARGET_MB = 300
+RATIO_TARGET = 1.5
+SHOWN_SETTINGS = ("per_host_delay", "per_host_connections", "max_connections", "obey_robots",
+                  "workers", "extract_timeout", "deadline")
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    url: str  # the original URL, for the baseline's url=
+    html: bytes
+    gzipped: bytes
+
+
+def load_pages(count: int) -> list[Page]:
+    pages = []
+    for row in corpus_quality.load_manifest(sources=[SOURCE])[:count]:
+        raw = (corpus_quality.CORPUS / row["html"]).read_bytes()
+        html = gzip.decompress(raw) if row["html_gzip"] else raw
+        pages.append(Page(row["id"], row["url"], html, raw if row["html_gzip"] else gzip.compress(html)))
+    return pages
+
+
+# -- in-process extraction -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InProcess:
+    """One extraction loop over every page in this process."""
+
+    wall: float
+    cpu: float
+    other_cpu: float  # what the rest of the machine used meanwhile
+    extracted: int
+
+    def rate(self, pages: int) -> float:
+        return pages / self.wall
+
+
+def timed_loop(pages: list[Page], extract: Callable[[Page], object]) -> InProcess:
+    machine0, cpu0, wall0 = machine_busy_seconds(), time.process_time(), time.perf_counter()
+    extracted = sum(1 for page in pages if extract(page))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return InProcess(wall, cpu, max(0.0, machine_busy_seconds() - machine0 - cpu), extracted)
+
+
+def fastest(pages: list[Page], extract: Callable[[Page], object], repeat: int) -> InProcess:
+    """The fastest of ``repeat`` loops: the one least disturbed by anything else."""
+    return min((timed_loop(pages, extract) for _ in range(max(1, repeat))), key=lambda r: r.wall)
+
+
+def measure_baseline(pages: list[Page], repeat: int) -> InProcess:
+    """Plain trafilatura on the decoded HTML, one page after the other."""
+    texts = {p.id: p.html.decode("utf-8") for p in pages}
+    return fastest(pages, lambda p: trafilatura.extract(texts[p.id], url=p.url), repeat)
+
+
+def measure_archiver_extractor(pages: list[Page], repeat: int) -> InProcess:
+    """archiver's own extraction (what a worker process runs per page), in this process."""
+    from archiver.extractor import ExtractionError, extract_article
+
+    def extract(page: Page) -> bool:
+        try:
+            return bool(extract_article(page.html, page.url, "text/html; charset=utf-8"))
+        except ExtractionError:
+            return False
+
+    return fastest(pages, extract, repeat)
+
+
+# -- archiver fetch --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FetchRun:
+    variant: str
+    usage: ChildRun
+    counts: dict[str, int]
+    settings: dict[str, dict[str, object]]
+
+    def rate(self, pages: int) -> float:
+        return pages / self.usage.wall
+
+    def steady_rate(self) -> tuple[float, float] | None:
+        """(seconds to the first result line, pages/s from the first result to the last)."""
+        stamps = [t for t, line in self.usage.lines if line.startswith(("new snapshot", "unchanged", "failed"))]
+        if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+            return None
+        return stamps[0], (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def archive_counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {"pages": one("SELECT count(*) FROM pages"),
+                "pages with a snapshot": one("SELECT count(DISTINCT page_id) FROM snapshots"),
+                "snapshots": one("SELECT count(*) FROM snapshots"),
+                "captures": one("SELECT count(*) FROM captures"),
+                "failed captures": one("SELECT count(*) FROM captures WHERE error IS NOT NULL")}
+
+
+def run_archiver(rundir: Path, urls_file: Path, variant: str, sites: LoopbackSites,
+                 args: argparse.Namespace) -> FetchRun:
+    rundir.mkdir(parents=True)
+    env = archiver_env(rundir / "archive.db", variant)
+    settings = archiver_settings(env, rundir)
+    print(f"\n== archiver fetch -i urls.txt, variant: {variant} ==")
+    print("   settings: " + ", ".join(f"{k}={settings[k]['value']} ({settings[k]['source']})"
+                                       for k in SHOWN_SETTINGS))
+    floor = network_floor(math.ceil(args.pages / args.hosts) + 1, args.hosts, args.latency, settings)
+    print(f"   network floor under these settings (robots.txt and {math.ceil(args.pages / args.hosts)} pages "
+          f"per host): {floor:.2f} s, at most {args.pages / floor:.0f} pages/s whatever the CPU")
+    sites.stats.reset()
+    with open(rundir / "fetch.log", "wb") as log:
+        usage = run_child(archiver_command() + ["fetch", "-i", str(urls_file)], env, rundir, log)
+    return FetchRun(variant, usage, archive_counts(rundir / "archive.db"), settings)
+
+
+def report_run(run: FetchRun, pages: int, baseline_rate: float, sites: LoopbackSites) -> None:
+    usage, rate = run.usage, run.rate(pages)
+    cores = os.cpu_count() or 1
+    print(f"   exit code {usage.returncode}; wall {usage.wall:.2f} s -> {rate:.1f} pages/s end to end "
+          f"= {rate / baseline_rate:.2f}x the baseline's {baseline_rate:.1f} pages/s (target >= {RATIO_TARGET}x)")
+    steady = run.steady_rate()
+    if steady is not None:
+        print(f"   first result after {steady[0]:.2f} s (start-up: imports, worker processes, robots.txt); "
+              f"from then on {steady[1]:.1f} pages/s = {steady[1] / baseline_rate:.2f}x the baseline")
+    print(f"   CPU: {usage.tree_cpu:.2f} s in all ({usage.tree_cpu / pages * 1000:.0f} ms/page, "
+          f"{usage.tree_user:.2f} user + {usage.tree_system:.2f} system): main process {usage.main_cpu:.2f} s "
+          f"({usage.main_cpu / pages * 1000:.1f} ms/page), forkserver and workers {usage.worker_cpu:.2f} s; "
+          f"{usage.tree_cpu / usage.wall / cores * 100:.0f}% of {cores} cores\n"
+          f"   by process: {usage.by_role()}")
+    print(f"   memory: peak sum of RSS over the process tree {usage.peak_rss_sum_mb:.0f} MB "
+          f"(target < {RSS_TARGET_MB} MB) = {usage.peak_composition()}; pages shared by forked processes "
+          f"count once per process: peak sum of PSS {usage.peak_pss_sum_mb:.0f} MB\n"
+          f"   (ru_maxrss: main process {usage.main_maxrss_mb:.0f} MB, RUSAGE_CHILDREN so far "
+          f"{usage.children_maxrss_mb:.0f} MB; both overstate, as Linux carries ru_maxrss over fork and "
+          f"exec from this benchmark process, now {current_rss_mb():.0f} MB)")
+    busy = "" if usage.other_cores < 0.2 else "  <- the machine was busy: not a clean measurement"
+    print(f"   other processes kept {usage.other_cores:.2f} cores busy during the run (this benchmark's "
+          f"servers and sampler: {usage.own_cpu:.2f} s CPU){busy}")
+    if usage.unreaped:
+        print(f"   warning: {usage.unreaped} descendant processes outlived the run; their CPU is not counted")
+    print("   archive: " + ", ".join(f"{v} {k}" for k, v in run.counts.items())
+          + f" (expected: {pages} pages with a snapshot)")
+    print(f"   servers: {sites.stats.summary()}")
+    problems = [line for _, line in usage.lines if not line.startswith(("new snapshot", "unchanged"))]
+    for line in problems[:10]:
+        print(f"   ! {line}")
+    if len(problems) > 10:
+        print(f"   ! ... and {len(problems) - 10} more lines that are not 'new snapshot'")
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=150)
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--gzip", action="store_true", help="serve the gzipped bytes with Content-Encoding")
+    parser.add_argument("--baseline-repeat", type=int, default=3, help="in-process loops; the fastest counts")
+    parser.add_argument("--variant", action="append", dest="variants", metavar="SPEC",
+                        help="settings of one run, e.g. per_host_delay=0 (repeatable)")
+    parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it (default: a temp dir)")
+    parser.add_argument("--no-isolate", action="store_true", help="run in this network namespace")
+    args = parser.parse_args()
+    args.variants = args.variants or ["default", "per_host_delay=0"]
+    return args
+
+
+def report_in_process(pages: list[Page], repeat: int) -> float:
+    """Measure and print the baseline and the reference; the baseline's pages/s."""
+    baseline = measure_baseline(pages, repeat)
+    baseline_rate = baseline.rate(len(pages))
+    print(f"\n== baseline: trafilatura.extract(html, url=url), one process, fastest of {repeat} ==\n"
+          f"   {baseline.wall:.2f} s wall ({baseline.cpu:.2f} s CPU) -> {baseline_rate:.1f} pages/s; "
+          f"{baseline.extracted}/{len(pages)} pages gave text; other processes busy "
+          f"{baseline.other_cpu / baseline.wall:.2f} cores meanwhile")
+    own = measure_archiver_extractor(pages, repeat)
+    cores = os.cpu_count() or 1
+    ceiling = own.rate(len(pages)) * cores
+    print(f"\n== reference (not the baseline): archiver.extractor.extract_article, one process, fastest of "
+          f"{repeat} ==\n"
+          f"   {own.wall:.2f} s wall ({own.cpu:.2f} s CPU = {own.cpu / baseline.cpu:.2f}x the baseline's: "
+          f"it extracts metadata too) -> {own.rate(len(pages)):.1f} pages/s; {own.extracted}/{len(pages)} "
+          f"articles; other processes busy {own.other_cpu / own.wall:.2f} cores\n"
+          f"   so with this extraction, {cores} cores reach at most ~{ceiling:.0f} pages/s = "
+          f"{ceiling / baseline_rate:.2f}x the baseline, if nothing else cost any CPU or time")
+    return baseline_rate
+
+
+def main() -> int:
+    args = parse_args()
+    if not args.no_isolate and not in_loopback_namespace():
+        rerun_isolated(__file__, sys.argv[1:])
+    pages = load_pages(args.pages)
+    args.pages = len(pages)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
+    print(f"{len(pages)} {SOURCE} pages ({sum(len(p.html) for p in pages) / 1e6:.1f} MB of HTML), "
+          f"{args.hosts} loopback hosts, {args.latency * 1000:.0f} ms per response, "
+          f"{'gzip' if args.gzip else 'uncompressed'} bodies; trafilatura {trafilatura.__version__}")
+
+    baseline_rate = report_in_process(pages, args.baseline_repeat)
+    with tempfile.TemporaryDirectory(prefix="bench-fetch-") as scratch:
+        workdir = Path(scratch) if args.keep is None else args.keep
+        workdir.mkdir(parents=True, exist_ok=True)
+        runs = run_archiver_variants(args, pages, baseline_rate, workdir)
+    summarize(args, pages, baseline_rate, runs)
+    return 0
+
+
+def run_archiver_variants(args: argparse.Namespace, pages: list[Page], baseline_rate: float,
+                          workdir: Path) -> list[FetchRun]:
+    runs = []
+    with LoopbackSites(args.hosts, args.latency) as sites:
+        urls = []
+        for i, page in enumerate(pages):
+            body, encoding = (page.gzipped, "gzip") if args.gzip else (page.html, None)
+            urls.append(sites.add(i, f"/{SOURCE}/{page.id}.html", Resource(body, "text/html; charset=utf-8", encoding)))
+        urls_file = workdir / "urls.txt"
+        urls_file.write_text("\n".join(urls) + "\n")
+        for n, variant in enumerate(args.variants, 1):
+            run = run_archiver(workdir / f"run-{n}", urls_file, variant, sites, args)
+            report_run(run, len(pages), baseline_rate, sites)
+            runs.append(run)
+    return runs
+
+
+def summarize(args: argparse.Namespace, pages: list[Page], baseline_rate: float, runs: list[FetchRun]) -> None:
+    print(f"\n== summary{f' (work files in {args.keep})' if args.keep else ''} ==")
+    print(f"   baseline, trafilatura.extract in one process: {baseline_rate:.1f} pages/s")
+    for run in runs:
+        u, steady = run.usage, run.steady_rate()
+        steady_text = f", steady {steady[1] / baseline_rate:.2f}x" if steady else ""
+        print(f"   archiver fetch [{run.variant}]: {run.rate(len(pages)):.1f} pages/s, "
+              f"ratio {run.rate(len(pages)) / baseline_rate:.2f}x{steady_text} (target >= {RATIO_TARGET}x); "
+              f"peak RSS sum {u.peak_rss_sum_mb:.0f} MB, PSS sum {u.peak_pss_sum_mb:.0f} MB "
+              f"(target < {RSS_TARGET_MB} MB); {run.counts['pages with a snapshot']}/{len(pages)} archived; "
+              f"main process CPU {u.main_cpu:.2f} s of {u.tree_cpu:.2f} s; other load {u.other_cores:.2f} cores")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
