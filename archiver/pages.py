@@ -12,7 +12,7 @@ from typing import Any
 
 from archiver.article import Article, ExtractionError, extract_in_worker
 from archiver.fetcher import FetchResult
-from archiver.schedule import backoff_delay, page_next_check, parse_recheck_schedule
+from archiver.schedule import backoff_delay, page_next_check
 from archiver.store import (ensure_page, find_page_id, get_row, insert_snapshot, iso,
                             latest_snapshot, parse_iso, save_body, save_capture, transaction,
                             update_row)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import http.server
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -133,6 +133,36 @@ class Site:
             handler.wfile.write(response.body[i:i + 1])
             handler.wfile.flush()
             time.sleep(response.trickle)
+
+
+class Clock:
+    """An injectable clock for a Session: time moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.start = self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def at(self, **delta: float) -> datetime:
+        self.now = self.start + timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clocked_session(tmp_path: Path) -> Iterator[tuple[Any, Clock]]:
+    """An in-process Session on a fresh archive, with one worker and a Clock the test moves."""
+    from archiver.session import Session
+    from archiver.settings import load_config
+
+    clock = Clock()
+    config = load_config(environ={"ARCHIVER_ALLOW_NETWORKS": "127.0.0.1/32", "ARCHIVER_PER_HOST_DELAY": "0",
+                                  "ARCHIVER_WORKERS": "1", "ARCHIVER_DB": str(tmp_path / "a.db")})
+    with Session(config, clock=clock) as session:
+        yield session, clock
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ import pytest
 
 from archiver.daemon import Daemon
 from archiver.session import Session
-from archiver.settings import load_config
 from archiver.store import open_db
 from archiver.subscriptions import subscribe
-from conftest import Response, Site, db_rows, run_cli
+from conftest import Clock, Response, Site, db_rows, run_cli
 from test_fetch import LOREM, article_page
 
 ARTICLE_TAIL = "Officials said that the plan would be reviewed again in the spring by an independent panel."
@@ -296,25 +295,10 @@ def test_status_is_unhealthy_when_the_last_tick_is_stale(tmp_path: Path) -> None
 
 # -- done-when 6: re-checks, in process with a controllable clock ------------------------------
 
-class Clock:
-    def __init__(self) -> None:
-        self.start = self.now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, **delta: float) -> datetime:
-        self.now = self.start + timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture
-def clocked(tmp_path: Path) -> Iterator[tuple[Daemon, Clock]]:
-    clock = Clock()
-    config = load_config(environ={"ARCHIVER_ALLOW_NETWORKS": "127.0.0.1/32", "ARCHIVER_PER_HOST_DELAY": "0",
-                                  "ARCHIVER_WORKERS": "1", "ARCHIVER_DB": str(tmp_path / "a.db")})
-    with Session(config, clock=clock) as session:
-        yield Daemon(session), clock
+def clocked(clocked_session: tuple[Session, Clock]) -> tuple[Daemon, Clock]:
+    session, clock = clocked_session
+    return Daemon(session), clock
 
 
 def page(daemon: Daemon, url: str) -> dict:

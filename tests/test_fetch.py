@@ -7,7 +7,7 @@ import re
 import socket
 from pathlib import Path
 
-from conftest import MOSCOW, Response, Site, assert_clean_error, db_rows, moscow_site, run_cli
+from conftest import MOSCOW, Site, assert_clean_error, db_rows, moscow_site, run_cli
 
 ARTICLE_PATH = "/2015/01/13/kim-jong-un-reportedly-due-to-visit-moscow-in-may-a42825"
 CANONICAL = "https://www.themoscowtimes.com" + ARTICLE_PATH

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import email.utils
-import gzip
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from archiver.polling import due_jobs, poll_once
 from archiver.session import Session
-from archiver.settings import load_config
 from archiver.subscriptions import subscribe
-from conftest import CORPUS, Request, Response, Site, assert_clean_error, db_rows, moscow_site, run_cli
+from conftest import CORPUS, Clock, Request, Response, Site, assert_clean_error, db_rows, moscow_site, run_cli
 from test_fetch import LOREM, article_page
 
 TRAM = "/2015/01/13/city-council-approves-new-tram-line-a42824"
@@ -155,24 +152,9 @@ def test_watched_page(site: Site, tmp_path: Path) -> None:
 
 # -- the status table, in process with a controllable clock ---------------------------------------
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[tuple[Session, Clock]]:
-    clock = Clock()
-    config = load_config(environ={"ARCHIVER_ALLOW_NETWORKS": "127.0.0.1/32", "ARCHIVER_PER_HOST_DELAY": "0",
-                                  "ARCHIVER_WORKERS": "1", "ARCHIVER_DB": str(tmp_path / "a.db")})
-    with Session(config, clock=clock) as s:
-        yield s, clock
+def session(clocked_session: tuple[Session, Clock]) -> tuple[Session, Clock]:
+    return clocked_session
 
 
 def feed_row(s: Session) -> dict:
