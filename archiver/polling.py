@@ -111,7 +111,7 @@ class FeedJob:
                 changes["last_body_sha256"] = body_sha
             _adopt_move(db, feed, changes, now)
             update_row(db, "feeds", feed["id"], changes)
-        result = "polled" if outcome_word == "parsed" else outcome_word
+        result = "polled" if outcome_word.startswith("parsed") else outcome_word
         return FeedOutcome(self.url, result, detail, feed["id"], new), jobs
 
     def _feed_row(self, db: Any) -> dict[str, Any]:
@@ -189,6 +189,8 @@ def _describe(work: FeedWork) -> tuple[str, str | None]:
         return work.problem[0], f"{work.problem[0]}: {work.problem[1]}"
     if fetched.status == 304 or work.unchanged:
         return "not_modified", None
+    if work.parsed is not None and work.parsed.truncated:
+        return "parsed_truncated", f"{len(work.parsed.entries)} entries kept, the feed had more"
     if work.parsed is not None:
         return "parsed", f"{len(work.parsed.entries)} entries"
     if fetched.status in (429, 503) and fetched.headers.get("retry-after"):

@@ -295,3 +295,31 @@ def test_corpus_feeds_ingest(site: Site, tmp_path: Path) -> None:
         if not ok:
             wrong.append((url.rsplit("/", 1)[-1], category, entries, rows[url]))
     assert not wrong, wrong
+
+
+@pytest.mark.timeout(120)
+def test_enormous_feeds_are_bounded(site: Site, tmp_path: Path) -> None:
+    """SECURITY.md B.23: 100k items, and a million tiny ones within the body cap: entries are
+    capped (newest first) or the parse budget ends it, recorded either way; never a crash."""
+    item = "<item><title>t{0}</title><link>{1}/e/{0}</link><guid>g{0}</guid></item>"
+    big = "".join(item.format(i, site.base) for i in range(100_000))
+    site.route("/big.xml", f'<rss version="2.0"><channel><title>Big</title>{big}</channel></rss>',
+               content_type="application/rss+xml")
+    tiny = "<item><guid>x</guid></item>" * 400_000
+    site.route("/tiny.xml", f'<rss version="2.0"><channel><title>Tiny</title>{tiny}</channel></rss>',
+               content_type="application/rss+xml")
+    outlines = "".join(f'<outline xmlUrl="{site.url(p)}"/>' for p in ("/big.xml", "/tiny.xml"))
+    (tmp_path / "big.opml").write_text(f'<opml version="2.0"><body>{outlines}</body></opml>')
+    assert run_cli("import", "big.opml").code == 0
+    started = time.monotonic()
+    polled = run_cli("poll", env={"ARCHIVER_EXTRACT_TIMEOUT": "8", "ARCHIVER_OBEY_ROBOTS": "false"}, timeout=100)
+    assert polled.code == 0 and "Traceback" not in polled.err, polled
+    assert time.monotonic() - started < 60
+    db = tmp_path / "archive.db"
+    for path in ("/big.xml", "/tiny.xml"):
+        stored, last_error, outcome = db_rows(
+            db, "SELECT (SELECT count(*) FROM entries e WHERE e.feed_id = f.id), f.last_error, "
+                "(SELECT outcome FROM captures c WHERE c.feed_id = f.id ORDER BY c.id DESC LIMIT 1) "
+                "FROM feeds f WHERE f.url = ?", (site.url(path),))[0]
+        assert stored <= 500
+        assert outcome == "parsed_truncated" or (stored == 0 and last_error), (path, stored, last_error, outcome)
