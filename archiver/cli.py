@@ -9,18 +9,20 @@ from typing import Any, Iterable
 import click
 
 from archiver import __version__
+from archiver.cli_common import common_options
+from archiver.daemon import run_command, status_command
 from archiver.opml import OpmlError, export_opml, parse_opml
 from archiver.pages import PageJob, PageOutcome
 from archiver.polling import FeedJob, FeedOutcome, poll_once
-from archiver.settings import parse_duration
+from archiver.render import snapshot_json, snapshot_markdown
+from archiver.serve import serve_command
+from archiver.session import Session, utc_now
+from archiver.settings import SETTINGS, Config, parse_duration
+from archiver.store import find_page_id, open_db, snapshot_version
 from archiver.subscriptions import (NothingToSubscribe, find_feeds, list_sources, remove, subscribe,
                                     sync_config_feeds, watch)
-from archiver.render import snapshot_json, snapshot_markdown
-from archiver.session import Session
-from archiver.cli_common import common_options
-from archiver.settings import SETTINGS, Config
-from archiver.store import find_page_id, open_db, snapshot_version
 from archiver.urls import BadURL, canonical_url, redact_url
+
 
 @click.group()
 @click.version_option(__version__, prog_name="archiver")
@@ -227,7 +229,7 @@ def watch_command(config: Config, urls: tuple[str, ...], every: str | None) -> N
         raise click.BadParameter(f"not a duration: {every!r} (try 30m, 1h, 1d)", param_hint="--every")
     db = open_db(config.db)
     for url in urls:
-        watch(db, url, seconds, _now())
+        watch(db, url, seconds, utc_now())
         click.echo(f"watching  {canonical_url(url)}  every {every or config.watch_every} (first check on the next poll)")
 
 
@@ -296,7 +298,7 @@ def import_command(config: Config, opml_file: Any) -> None:
     added = skipped = 0
     for feed in found:
         try:
-            done = subscribe(db, feed.url, "opml", _now(), feed.title)
+            done = subscribe(db, feed.url, "opml", utc_now(), feed.title)
         except BadURL as exc:
             click.echo(f"skipped   {feed.url}: {exc}", err=True)
             continue
@@ -340,20 +342,10 @@ def poll(config: Config, everything: bool) -> None:
     click.echo(tally.summary())
 
 
-def _now() -> Any:
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc)
+cli.add_command(run_command, "run")
+cli.add_command(status_command, "status")
+cli.add_command(serve_command, "serve")
 
 
 def main() -> None:
     cli()
-
-
-from archiver.serve import serve_command
-cli.add_command(serve_command)
-
-
-from archiver.daemon import run_command, status_command  # noqa: E402  (the daemon's commands)
-
-cli.add_command(run_command, "run")
-cli.add_command(status_command, "status")

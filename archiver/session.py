@@ -19,14 +19,15 @@ from archiver.store import open_db
 from archiver.workers import WorkerPool
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
+    """Now, aware, in UTC: the default clock of a session."""
     return datetime.now(timezone.utc)
 
 
 class Session:
     """Shared state of one run; a context manager that closes the client and the workers."""
 
-    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = _utc_now):
+    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now):
         self.config = config
         self.db = db if db is not None else open_db(config.db)
         self.now = clock
