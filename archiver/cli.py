@@ -149,14 +149,14 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:
         raise click.ClickException(f"not in the archive: {url}")
-    page_url = db["pages"].get(page_id)["url"]
+    page_url = db.table("pages").get(page_id)["url"]
     snapshot = snapshot_version(db, page_id, version)
     if snapshot is None:
-        count = db["pages"].get(page_id)["snapshot_count"]
+        count = db.table("pages").get(page_id)["snapshot_count"]
         which = f"version {version}" if version else "a snapshot"
         raise click.ClickException(f"{url} has no {which} (it has {count} version(s))")
     if as_json:
-        capture = db["captures"].get(snapshot["capture_id"])
+        capture = db.table("captures").get(snapshot["capture_id"])
         click.echo(json.dumps(snapshot_json(snapshot, capture, page_url), indent=2, ensure_ascii=False))
     else:
         click.echo(snapshot_markdown(snapshot, page_url), nl=False)

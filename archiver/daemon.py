@@ -123,7 +123,7 @@ class Daemon:
             log.warning("another daemon seems to be running on this archive (pid %s on %s); "
                         "both will poll", other.row and other.row["pid"], other.row and other.row["host"])
         with transaction(self.db):
-            self.row_id = int(self.db["daemon"].insert({
+            self.row_id = int(self.db.table("daemon").insert({
                 "pid": os.getpid(), "host": socket.gethostname(), "started_at": iso(self.session.now()),
                 "tick_seconds": self.tick_seconds, "ticks": 0,
             }).last_pk)

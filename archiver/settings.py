@@ -8,6 +8,7 @@ defaults.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -153,6 +154,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
     kind = setting.kind
+    value: Any
     try:
         if kind is list:
             value = [p.strip() for p in raw.split(",") if p.strip()] if isinstance(raw, str) else list(raw)
@@ -167,8 +169,8 @@ def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
             if isinstance(raw, bool):
                 raise ValueError("expected a number")
             value = kind(raw)
-            if value < 0:
-                raise ValueError("must not be negative")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError("must be a finite number, not negative")
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: bad value for {setting.name}: {raw!r} ({exc})") from None
     if setting.name == "allow_networks":
@@ -195,6 +197,6 @@ def parse_duration(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     seconds = float(number) * units[unit]
-    if not seconds > 0:
+    if not (seconds > 0 and math.isfinite(seconds)):
         raise ValueError(f"not a positive duration: {text!r}")
     return seconds

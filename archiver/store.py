@@ -104,9 +104,9 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 @migrations()
 def m001_archive(db: sqlite_utils.Database) -> None:
-    db["bodies"].create({"sha256": str, "size": int, "media_type": str, "charset": str,
+    db.table("bodies").create({"sha256": str, "size": int, "media_type": str, "charset": str,
                          "encoding": str, "data": bytes}, pk="sha256")
-    db["feeds"].create({
+    db.table("feeds").create({
         "id": int, "url": str, "title": str, "site_url": str, "etag": str, "last_modified": str,
         "next_check_at": str, "last_checked_at": str, "last_status": int, "error_count": int,
         "last_error": str, "state": str, "added_at": str, "source": str, "ttl_seconds": int,
@@ -114,37 +114,37 @@ def m001_archive(db: sqlite_utils.Database) -> None:
         "last_new_entry_at": str, "entry_count": int,
     }, pk="id", not_null={"url", "state"}, defaults={"state": "active", "error_count": 0,
                                                      "redirect_seen": 0, "entry_count": 0})
-    db["feeds"].create_index(["url"], unique=True)
-    db["feeds"].create_index(["next_check_at"])
-    db["pages"].create({
+    db.table("feeds").create_index(["url"], unique=True)
+    db.table("feeds").create_index(["next_check_at"])
+    db.table("pages").create({
         "id": int, "url": str, "title": str, "first_seen_at": str, "next_check_at": str,
         "last_checked_at": str, "last_status": int, "error_count": int, "last_error": str,
         "snapshot_count": int, "state": str, "watch_every": float, "last_changed_at": str,
     }, pk="id", not_null={"url", "state"}, defaults={"state": "active", "error_count": 0,
                                                      "snapshot_count": 0})
-    db["pages"].create_index(["url"], unique=True)
-    db["pages"].create_index(["next_check_at"])
-    db["page_urls"].create({"url": str, "page_id": int, "first_seen_at": str}, pk="url",
+    db.table("pages").create_index(["url"], unique=True)
+    db.table("pages").create_index(["next_check_at"])
+    db.table("page_urls").create({"url": str, "page_id": int, "first_seen_at": str}, pk="url",
                            foreign_keys=[("page_id", "pages", "id")])
-    db["captures"].create({
+    db.table("captures").create({
         "id": int, "kind": str, "requested_url": str, "final_url": str, "status": int,
         "headers": str, "request_headers": str, "redirects": str, "started_at": str,
         "elapsed_ms": int, "size": int, "body_sha256": str, "error": str, "error_detail": str,
         "outcome": str, "feed_id": int, "page_id": int,
     }, pk="id", foreign_keys=[("body_sha256", "bodies", "sha256"), ("feed_id", "feeds", "id"),
                               ("page_id", "pages", "id")])
-    db["captures"].create_index(["page_id"])
-    db["captures"].create_index(["feed_id"])
-    db["captures"].create_index(["started_at"])
-    db["entries"].create({
+    db.table("captures").create_index(["page_id"])
+    db.table("captures").create_index(["feed_id"])
+    db.table("captures").create_index(["started_at"])
+    db.table("entries").create({
         "id": int, "feed_id": int, "guid": str, "page_id": int, "link": str, "title": str,
         "author": str, "published": str, "published_raw": str, "updated": str, "summary": str,
         "categories": str, "first_seen_at": str, "capture_id": int,
     }, pk="id", not_null={"feed_id", "guid"}, foreign_keys=[
         ("feed_id", "feeds", "id"), ("page_id", "pages", "id"), ("capture_id", "captures", "id")])
-    db["entries"].create_index(["feed_id", "guid"], unique=True)
-    db["entries"].create_index(["page_id"])
-    db["snapshots"].create({
+    db.table("entries").create_index(["feed_id", "guid"], unique=True)
+    db.table("entries").create_index(["page_id"])
+    db.table("snapshots").create({
         "id": int, "page_id": int, "version": int, "capture_id": int, "entry_id": int,
         "captured_at": str, "content_sha256": str, "title": str, "author": str,
         "published": str, "sitename": str, "hostname": str, "language": str,
@@ -152,9 +152,9 @@ def m001_archive(db: sqlite_utils.Database) -> None:
         "extractor": str, "metadata_sources": str,
     }, pk="id", not_null={"page_id", "capture_id", "content_sha256"}, foreign_keys=[
         ("page_id", "pages", "id"), ("capture_id", "captures", "id"), ("entry_id", "entries", "id")])
-    db["snapshots"].create_index(["page_id", "version"], unique=True)
-    db["snapshots"].create_index(["content_sha256"])
-    db["snapshots"].enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+    db.table("snapshots").create_index(["page_id", "version"], unique=True)
+    db.table("snapshots").create_index(["content_sha256"])
+    db.table("snapshots").enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
 
 
 # -- rows ------------------------------------------------------------------------------------------
@@ -280,15 +280,15 @@ def load_json(text: str | None) -> Any:
 @migrations()
 def m002_feed_history(db: sqlite_utils.Database) -> None:
     """Earlier URLs of feeds that moved (adopted permanent redirects), and per-host state."""
-    db["feed_urls"].create({"id": int, "feed_id": int, "url": str, "until": str, "reason": str},
+    db.table("feed_urls").create({"id": int, "feed_id": int, "url": str, "until": str, "reason": str},
                            pk="id", foreign_keys=[("feed_id", "feeds", "id")])
-    db["feed_urls"].create_index(["feed_id"])
+    db.table("feed_urls").create_index(["feed_id"])
 
 
 @migrations()
 def m003_daemon(db: sqlite_utils.Database) -> None:
     """One row per `archiver run`: who runs it, and its heartbeat (for `archiver status`)."""
-    db["daemon"].create({
+    db.table("daemon").create({
         "id": int, "pid": int, "host": str, "started_at": str, "tick_seconds": float,
         "last_tick_at": str, "last_tick_summary": str, "ticks": int, "stopped_at": str,
     }, pk="id", defaults={"ticks": 0})
@@ -299,4 +299,4 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
     """What a re-check of a page needs to ask "changed?" cheaply: the last good capture's
     validators and body hash."""
     for column in ("etag", "last_modified", "last_body_sha256"):
-        db["pages"].add_column(column, str)
+        db.table("pages").add_column(column, str)

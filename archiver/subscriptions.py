@@ -25,11 +25,11 @@ def subscribe(db: Any, url: str, source: str, now: datetime, title: str | None =
     with transaction(db):
         row = db.execute("SELECT id, state FROM feeds WHERE url = ?", [url]).fetchone()
         if row is None:
-            db["feeds"].insert({"url": url, "title": title, "state": "active", "source": source,
+            db.table("feeds").insert({"url": url, "title": title, "state": "active", "source": source,
                                 "added_at": iso(now), "next_check_at": iso(now)})
             return Subscribed(url, True)
         if row[1] in ("paused", "gone"):
-            db["feeds"].update(row[0], {"state": "active", "next_check_at": iso(now), "error_count": 0})
+            db.table("feeds").update(row[0], {"state": "active", "next_check_at": iso(now), "error_count": 0})
             return Subscribed(url, True)
     return Subscribed(url, False)
 
@@ -83,7 +83,7 @@ def watch(db: Any, url: str, every: float, now: datetime) -> int:
     canonical = canonical_url(url)
     with transaction(db):
         page_id = ensure_page(db, canonical, iso(now))
-        db["pages"].update(page_id, {"watch_every": every, "next_check_at": iso(now), "state": "active"})
+        db.table("pages").update(page_id, {"watch_every": every, "next_check_at": iso(now), "state": "active"})
     return page_id
 
 
@@ -94,11 +94,11 @@ def remove(db: Any, url: str) -> str | None:
     with transaction(db):
         row = db.execute("SELECT id FROM feeds WHERE url = ? AND state != 'paused'", [canonical]).fetchone()
         if row is not None:
-            db["feeds"].update(row[0], {"state": "paused", "next_check_at": None})
+            db.table("feeds").update(row[0], {"state": "paused", "next_check_at": None})
             return "feed"
         page_id = find_page_id(db, canonical)
-        if page_id is not None and db["pages"].get(page_id)["watch_every"]:
-            db["pages"].update(page_id, {"watch_every": None})
+        if page_id is not None and db.table("pages").get(page_id)["watch_every"]:
+            db.table("pages").update(page_id, {"watch_every": None})
             return "page"
     return None
 
