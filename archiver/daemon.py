@@ -26,16 +26,17 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerThreads
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from archiver.cli_common import common_options
 from archiver.polling import Tally, due_jobs
 from archiver.settings import Config
 from archiver.store import StoreError, iso, open_db, parse_iso, transaction
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,12 @@ class Daemon:
         job.__name__ = name
         return job
 
-    def scheduler(self) -> BackgroundScheduler:
+    def scheduler(self) -> "BackgroundScheduler":
         """The APScheduler that runs the tick and the maintenance jobs, one at a time."""
+        # Imported here: only `archiver run` schedules anything, and every other command starts faster.
+        from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerThreads
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         scheduler = BackgroundScheduler(
             executors={"default": SchedulerThreads(1)}, timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
