@@ -323,3 +323,15 @@ def test_enormous_feeds_are_bounded(site: Site, tmp_path: Path) -> None:
                 "FROM feeds f WHERE f.url = ?", (site.url(path),))[0]
         assert stored <= 500
         assert outcome == "parsed_truncated" or (stored == 0 and last_error), (path, stored, last_error, outcome)
+
+
+def test_feeds_listed_in_the_config_are_synced_in(site: Site, tmp_path: Path) -> None:
+    """Feeds in the TOML file become subscriptions on the next poll; listing them again adds nothing."""
+    urls = moscow_site(site)
+    config = tmp_path / "archiver.toml"
+    config.write_text(f'feeds = ["{urls["feed"]}"]\n')
+    first = run_cli("poll", "--config", str(config))
+    assert first.code == 0 and "3 new entries" in first.out, first
+    assert run_cli("poll", "--config", str(config)).code == 0
+    assert db_rows(tmp_path / "archive.db", "SELECT url, source, state FROM feeds") == [
+        (urls["feed"], "config", "active")]
