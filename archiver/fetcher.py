@@ -37,6 +37,7 @@ headers as evidence, never the body. URLs and messages in a result never carry c
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import socket
 import threading
@@ -45,6 +46,7 @@ import zlib
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urljoin
@@ -123,6 +125,11 @@ class FetchResult:
     error: str | None = None
     error_detail: str | None = None
     request_headers: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def body_sha256(self) -> str | None:
+        """The body's sha256, computed once, whichever thread asks first (None: no body)."""
+        return hashlib.sha256(self.body).hexdigest() if self.body else None
 
     @property
     def ok(self) -> bool:

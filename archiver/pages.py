@@ -13,7 +13,7 @@ from typing import Any
 from archiver.article import Article, ExtractionError, extract_in_worker
 from archiver.fetcher import FetchResult
 from archiver.schedule import backoff_delay, page_next_check
-from archiver.store import (ensure_page, find_page_id, get_row, insert_snapshot, iso,
+from archiver.store import (add_aliases, ensure_page, find_page_id, get_row, insert_snapshot, iso,
                             latest_snapshot, parse_iso, save_body, save_capture, transaction,
                             update_row)
 from archiver.urls import BadURL, canonical_url, host_of
@@ -96,7 +96,7 @@ class PageJob:
         previous = self.previous
         fetched = ctx.fetcher.fetch(self.url, headers=previous.validators() if previous else None)
         if previous is not None and (fetched.not_modified or (
-                fetched.ok and fetched.body and hashlib.sha256(fetched.body).hexdigest() == previous.body_sha256)):
+                fetched.ok and fetched.body_sha256 == previous.body_sha256)):
             return PageWork(fetched, same_bytes=True)
         if not fetched.ok or not fetched.body:
             return PageWork(fetched)
@@ -124,7 +124,7 @@ class PageJob:
         now = self.context.now()
         fetched, article = work.fetch, work.article
         page_id = self._page_id(db, fetched, article, iso(now))
-        body_sha = save_body(db, fetched.body, fetched.media_type) if fetched.body else None
+        body_sha = save_body(db, fetched)
         if work.same_bytes:
             recorded = "not_modified" if fetched.not_modified else "unchanged"
             save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
@@ -137,10 +137,8 @@ class PageJob:
             self._update_page(db, page_id, now, fetched, detail)
             return PageOutcome(self.url, "failed", detail, page_id)
         capture_id = save_capture(db, fetched, "page", page_id=page_id, body_sha256=body_sha)
-        outcome = self._save_snapshot(db, page_id, capture_id, fetched, article)
+        outcome = self._save_snapshot(db, page_id, capture_id, fetched, article, iso(now))
         db.execute("UPDATE captures SET outcome = ? WHERE id = ?", [outcome.result, capture_id])
-        if outcome.result == "new_snapshot":  # the re-check decay counts on the run's clock
-            db.execute("UPDATE pages SET last_changed_at = ? WHERE id = ?", [iso(now), page_id])
         self._update_page(db, page_id, now, fetched, None, body_sha)
         return outcome
 
@@ -155,9 +153,7 @@ class PageJob:
         aliases = tuple(u for u in (final, same_site) if u)
         if page_id is None:
             return ensure_page(db, self.canonical, now, aliases)
-        for alias in (self.canonical, *aliases):
-            db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
-                       [alias, page_id, now])
+        add_aliases(db, page_id, (self.canonical, *aliases), now)
         return page_id
 
     @staticmethod
@@ -170,7 +166,7 @@ class PageJob:
         return f"empty_body: HTTP {fetched.status} with no content"
 
     def _save_snapshot(self, db: Any, page_id: int, capture_id: int, fetched: FetchResult,
-                       article: Article) -> PageOutcome:
+                       article: Article, now: str) -> PageOutcome:
         fingerprint = content_fingerprint(article.title, article.text)
         latest = latest_snapshot(db, page_id)
         if latest is not None and latest["content_sha256"] == fingerprint:
@@ -179,8 +175,8 @@ class PageJob:
         entry = db.execute("SELECT id, author, published FROM entries WHERE page_id = ? ORDER BY id LIMIT 1",
                            [page_id]).fetchone()
         row = self._snapshot_row(capture_id, fetched, article, fingerprint, entry)
-        snapshot_id = insert_snapshot(db, page_id, row)
-        version = db.execute("SELECT version FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()[0]
+        # the re-check decay counts from the run's clock, not the fetch's wall-clock time
+        snapshot_id, version = insert_snapshot(db, page_id, row, changed_at=now)
         return PageOutcome(self.url, "new_snapshot", None, page_id, snapshot_id, article.title, version)
 
     @staticmethod

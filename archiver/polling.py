@@ -4,7 +4,6 @@ when to look again (DESIGN.md, "Polling policy"). Also what is due, for `poll` a
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -78,7 +77,7 @@ class FeedJob:
         """Parse a fetched feed in a worker, unless it is identical to the last one we parsed."""
         if not fetched.ok or not fetched.body:
             return FeedWork(fetched)
-        if self.feed and self.feed.get("last_body_sha256") == hashlib.sha256(fetched.body).hexdigest():
+        if self.feed and self.feed.get("last_body_sha256") == fetched.body_sha256:
             return FeedWork(fetched, unchanged=True)
         config = self.session.config
         try:
@@ -98,7 +97,7 @@ class FeedJob:
             feed = self._feed_row(db)
             now = self.session.now()
             fetched = work.fetch
-            body_sha = save_body(db, fetched.body, fetched.media_type) if fetched.body else None
+            body_sha = save_body(db, fetched)
             outcome_word, detail = _describe(work)
             capture_id = save_capture(db, fetched, "feed", outcome=outcome_word, feed_id=feed["id"],
                                       body_sha256=body_sha)

@@ -8,7 +8,6 @@ of work is one ``BEGIN IMMEDIATE`` transaction, retried when another process hol
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import logging
 import random
@@ -192,11 +191,14 @@ def _first(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, 
 
 # -- bodies and captures -------------------------------------------------------------------------
 
-def save_body(db: sqlite_utils.Database, body: bytes, media_type: str | None) -> str:
-    """Store ``body`` once per sha256 (gzip-compressed); return its hash."""
-    digest = hashlib.sha256(body).hexdigest()
+def save_body(db: sqlite_utils.Database, result: Any) -> str | None:
+    """Store the body of a ``FetchResult`` once per sha256 (gzip-compressed); return its hash
+    (None when the exchange brought no body)."""
+    digest, body = result.body_sha256, result.body
+    if digest is None:
+        return None
     if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is None:
-        insert_row(db, "bodies", {"sha256": digest, "size": len(body), "media_type": media_type,
+        insert_row(db, "bodies", {"sha256": digest, "size": len(body), "media_type": result.media_type,
                                   "encoding": "gzip", "data": gzip.compress(body, compresslevel=6, mtime=0)})
     return digest
 
@@ -245,11 +247,16 @@ def ensure_page(db: sqlite_utils.Database, url: str, now: str, aliases: tuple[st
     if page_id is None:
         page_id = insert_row(db, "pages", {"url": url, "first_seen_at": now, "state": "active",
                                            "snapshot_count": 0, "error_count": 0})
-    for alias in (url, *aliases):
-        if alias:
-            db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
-                       [alias, page_id, now])
+    add_aliases(db, page_id, (url, *aliases), now)
     return page_id
+
+
+def add_aliases(db: sqlite_utils.Database, page_id: int, urls: tuple[str, ...], now: str) -> None:
+    """Let each of ``urls`` lead to the page (a URL that already leads somewhere keeps its page)."""
+    for url in urls:
+        if url:
+            db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
+                       [url, page_id, now])
 
 
 def latest_snapshot(db: sqlite_utils.Database, page_id: int) -> dict[str, Any] | None:
@@ -263,14 +270,17 @@ def snapshot_version(db: sqlite_utils.Database, page_id: int, version: int | Non
     return _first(db, "SELECT * FROM snapshots WHERE page_id = ? AND version = ?", [page_id, version])
 
 
-def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, Any]) -> int:
-    """Append a new version to a page and bump its counters. Caller holds the transaction."""
+def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, Any],
+                    changed_at: str | None = None) -> tuple[int, int]:
+    """Append a new version to a page and bump its counters; return the snapshot's id and version.
+    ``changed_at`` (default: the capture's time) restarts the page's re-check decay. Caller holds
+    the transaction."""
     version = db.execute("SELECT coalesce(max(version), 0) + 1 FROM snapshots WHERE page_id = ?",
                          [page_id]).fetchone()[0]
     snapshot_id = insert_row(db, "snapshots", {**row, "page_id": page_id, "version": version})
     db.execute("UPDATE pages SET snapshot_count = snapshot_count + 1, title = ?, last_changed_at = ? "
-               "WHERE id = ?", [row.get("title"), row.get("captured_at"), page_id])
-    return snapshot_id
+               "WHERE id = ?", [row.get("title"), changed_at or row.get("captured_at"), page_id])
+    return snapshot_id, int(version)
 
 
 def load_json(text: str | None) -> Any:

@@ -74,7 +74,7 @@ def find_feeds(session: Any, url: str) -> list[str]:
 def _record(session: Any, fetched: Any) -> None:
     db = session.db
     with transaction(db):
-        sha = save_body(db, fetched.body, fetched.media_type) if fetched.body else None
+        sha = save_body(db, fetched)
         save_capture(db, fetched, "discovery", outcome="discovery", body_sha256=sha)
 
 
