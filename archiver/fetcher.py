@@ -323,10 +323,6 @@ class HostGate:
         with self._cond:
             self._next_start[host] = max(self._next_start[host], self._clock() + seconds)
 
-    def deferred_until(self, host: str) -> float:
-        with self._cond:
-            return self._next_start[host]
-
     def ready_in(self, host: str, patience: float) -> float:
         """Seconds until a request to ``host`` could start (0: now). A wait longer than
         ``patience`` (a long Retry-After) counts as now: such a request fails at once."""

@@ -283,10 +283,6 @@ def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, A
     return snapshot_id, int(version)
 
 
-def load_json(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
 @migrations()
 def m002_feed_history(db: sqlite_utils.Database) -> None:
     """Earlier URLs of feeds that moved (adopted permanent redirects), and per-host state."""

@@ -7,6 +7,7 @@ import re
 import socket
 from pathlib import Path
 
+from archiver.store import load_body, open_db
 from conftest import MOSCOW, Site, assert_clean_error, db_rows, moscow_site, run_cli
 
 ARTICLE_PATH = "/2015/01/13/kim-jong-un-reportedly-due-to-visit-moscow-in-may-a42825"
@@ -87,6 +88,8 @@ def test_unchanged_refetch_then_change(site: Site, tmp_path: Path) -> None:
     second = run_cli("fetch", url)
     assert second.code == 0 and "unchanged" in second.out
     assert [count(db, t) for t in ("pages", "captures", "bodies", "snapshots")] == [1, 2, 1, 1]
+    stored = load_body(open_db(db), db_rows(db, "SELECT body_sha256 FROM captures LIMIT 1")[0][0])
+    assert stored == article_page("River crossing", LOREM).encode()  # the evidence, byte for byte
 
     site.route("/news/crossing", article_page("River crossing", LOREM[:2] + [
         "The vote was postponed indefinitely after the mayor withdrew her support for all three "
