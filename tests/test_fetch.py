@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import socket
@@ -90,6 +91,7 @@ def test_unchanged_refetch_then_change(site: Site, tmp_path: Path) -> None:
     assert [count(db, t) for t in ("pages", "captures", "bodies", "snapshots")] == [1, 2, 1, 1]
     stored = load_body(open_db(db), db_rows(db, "SELECT body_sha256 FROM captures LIMIT 1")[0][0])
     assert stored == article_page("River crossing", LOREM).encode()  # the evidence, byte for byte
+    assert db_rows(db, "SELECT encoding FROM bodies") == [("zstd",)]
 
     site.route("/news/crossing", article_page("River crossing", LOREM[:2] + [
         "The vote was postponed indefinitely after the mayor withdrew her support for all three "
@@ -103,6 +105,16 @@ def test_unchanged_refetch_then_change(site: Site, tmp_path: Path) -> None:
     assert "postponed indefinitely" in new.out and "A final vote" not in new.out
     missing = run_cli("show", url, "--version", "3")
     assert_clean_error(missing, "version 3")
+
+
+def test_gzip_bodies_of_earlier_versions_still_load(tmp_path: Path) -> None:
+    """Bodies were gzip-compressed before zstd: an archive keeps them readable."""
+    db = open_db(tmp_path / "archive.db")
+    body = "<p>Stored by an earlier version</p>".encode()
+    db.execute("INSERT INTO bodies (sha256, size, media_type, encoding, data) VALUES (?, ?, ?, ?, ?)",
+               ["0" * 64, len(body), "text/html", "gzip", gzip.compress(body)])
+    assert load_body(db, "0" * 64) == body
+    assert load_body(db, "1" * 64) is None
 
 
 def test_url_variants_are_one_page(site: Site, tmp_path: Path) -> None:

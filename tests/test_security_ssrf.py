@@ -184,20 +184,21 @@ def snapshot_urls(db: Path) -> set[str]:
 
 def database_text(db: Path) -> str:
     """Every value in every table, bodies decompressed: for 'this never reached the archive'."""
-    import gzip
+    from archiver.store import decompress_body
 
     conn = sqlite3.connect(db)
     try:
         chunks = []
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):
+            cursor = conn.execute(f'SELECT * FROM "{table}"')
+            columns = [d[0] for d in cursor.description]
+            for row in cursor:
+                fields = dict(zip(columns, row))
                 for value in row:
                     if isinstance(value, bytes):
-                        try:
-                            value = gzip.decompress(value)
-                        except (OSError, EOFError):
-                            pass
+                        if table == "bodies":
+                            value = decompress_body(fields["encoding"], value)
                         value = value.decode("utf-8", "replace")
                     chunks.append(str(value))
         return "\n".join(chunks)
