@@ -345,7 +345,3 @@ def poll(config: Config, everything: bool) -> None:
 cli.add_command(run_command, "run")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
-
-
-def main() -> None:
-    cli()

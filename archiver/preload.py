@@ -2,6 +2,8 @@
 runs each once on a small document, so that the lazy imports and caches of their first call are
 paid once and every forked worker starts warm."""
 
+import gc
+
 from archiver import extractor, feeds
 
 _PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
@@ -20,3 +22,7 @@ _FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Warm-up</tit
 
 extractor.extract_article(_PAGE, "https://news.example/2015/01/13/warm-up", "text/html; charset=utf-8")
 feeds.parse_feed(_FEED, "https://news.example/rss", "application/rss+xml")
+
+# What is loaded now lives as long as every worker: the garbage collector need not scan it again
+# in each of them (scanning would also touch, hence copy, the memory they share with this server).
+gc.freeze()
