@@ -11,7 +11,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Bytecode for our own modules, as an installed package has it (editable installs compile on
+# first import, which PYTHONDONTWRITEBYTECODE turns into compiling at every start).
 setup: $(VENV)/.installed
+	$(PY) -m compileall -q archiver
 
 run: setup
 	$(VENV)/bin/archiver run

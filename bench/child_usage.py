@@ -310,7 +310,12 @@ def run_child(argv: Sequence[str], env: Mapping[str, str], cwd: str | Path, outp
 # -- the archiver as the child -----------------------------------------------------------------
 
 def archiver_command() -> list[str]:
-    """The archiver CLI of the venv this benchmark runs in."""
+    """The archiver CLI of the venv this benchmark runs in, its modules compiled to bytecode as an
+    installed package's are (an editable install under PYTHONDONTWRITEBYTECODE would otherwise
+    compile every module from source at every start)."""
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "archiver"), quiet=1)
     script = Path(sys.executable).parent / "archiver"
     return [str(script)] if script.exists() else [sys.executable, "-m", "archiver"]
 
