@@ -76,7 +76,7 @@ def test_dockerfile_installs_the_package_with_its_command() -> None:
         for source in copied.split():
             assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    assert re.search(r'^archiver = "archiver\.cli:', pyproject, re.M)
+    assert re.search(r'^archiver = "archiver\.entry:main"', pyproject, re.M)
 
 
 def test_daemon_runs_archiver_run_with_status_as_healthcheck() -> None:
