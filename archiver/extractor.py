@@ -71,10 +71,14 @@ for _name in ("fetch_url", "fetch_response", "_send_urllib_request", "_send_pycu
     if hasattr(trafilatura, _name):
         setattr(trafilatura, _name, _refuse_download)
 
-def _native_regex_tests() -> int:
+
+_REGEXP_NS = "http://exslt.org/regular-expressions"
+
+
+def _native_regex_tests() -> None:
     """Give trafilatura's XPath expressions native string tests in place of ``re:test()`` calls
     (see archiver.xpathregex): the same elements, selected without calling back into Python for
-    each one. Returns the number of expressions rewritten."""
+    each one."""
     rewritten: dict[str, XPath] = {}
 
     def native(xpath: XPath) -> XPath:
@@ -91,10 +95,8 @@ def _native_regex_tests() -> int:
                 setattr(module, name, native(value))
             elif isinstance(value, list) and value and all(isinstance(v, XPath) for v in value):
                 value[:] = [native(v) for v in value]  # in place: every importer holds this list
-    return sum(1 for source, xpath in rewritten.items() if xpath.path != source)
 
 
-_REGEXP_NS = "http://exslt.org/regular-expressions"
 _native_regex_tests()
 
 # The archive keeps no license field, and trafilatura looks for one in every link of every footer
