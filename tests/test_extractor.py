@@ -185,6 +185,25 @@ def test_trafilatura_eval_windows_1252_page_served_without_charset() -> None:
     assert "Fußball heute im TV" in article.text
 
 
+@pytest.mark.parametrize("body", [
+    "<p>plain</p>".encode(),
+    "\ufeff<p>BOM, tab\there,\r\nline ends, NUL \x00 and ESC \x1b</p>".encode(),
+    ("<p>M\u00fcnchen " * 60).encode() + b"invalid \xff\xfe, cut \xe2\x28 and \x01\x02\x1f</p>\xe2\x82",
+    b"\x00" * 40 + "<p>mostly NUL, then M\u00fcnchen \ufffd</p>".encode(),
+    ("\u00e9" * 300).encode() + bytes(range(32)) + b"\x80\xff\xc3",
+], ids=["clean", "bom-and-controls", "invalid-utf8", "nul-heavy", "every-control"])
+def test_garbage_share_of_utf8_counts_bytes_as_the_text_scan_would(body: bytes) -> None:
+    """The UTF-8 shortcut of _garbage_share (controls counted in the bytes) gives the share a
+    scan of the decoded text gives."""
+    from archiver.extractor import _GARBAGE, _garbage_share
+
+    text, charset = decode_html(body, "text/html; charset=utf-8")
+    assert charset == "utf-8"
+    expected = len(_GARBAGE.findall(text)) / len(text)
+    assert _garbage_share(text, body, charset) == expected
+    assert _garbage_share(text, body, "scan") == expected
+
+
 def test_truncation_inside_a_character_still_decodes() -> None:
     body = german_page().encode("utf-8")
     cut = body.index("München".encode()) + 2  # inside the two bytes of "ü"
