@@ -14,6 +14,10 @@ name is an archiver setting, an uppercase one an environment variable such as
 ``MALLOC_ARENA_MAX=2``; default: ``default`` and ``per_host_delay=0``), ``--baseline-repeat 3``,
 ``--keep DIR``, ``--no-isolate``.
 
+To compare two versions of the archiver in one run (this machine's speed varies from run to run
+by more than most changes gain), check the other one out elsewhere and add it as a variant:
+``git worktree add /tmp/other REV`` then ``--variant per_host_delay=0,PYTHONPATH=/tmp/other``.
+
 What it does, all in one run:
 
 1. Baseline: ``trafilatura.extract(html, url=url)`` over the pages, one after the other in this
