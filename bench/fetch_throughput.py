@@ -16,7 +16,8 @@ name is an archiver setting, an uppercase one an environment variable such as
 
 To compare two versions of the archiver in one run (this machine's speed varies from run to run
 by more than most changes gain), check the other one out elsewhere and add it as a variant:
-``git worktree add /tmp/other REV`` then ``--variant per_host_delay=0,PYTHONPATH=/tmp/other``.
+``git worktree add /tmp/other REV``, ``.venv/bin/python -m compileall -q /tmp/other/archiver``
+(this benchmark compiles only its own checkout), then ``--variant per_host_delay=0,PYTHONPATH=/tmp/other``.
 
 What it does, all in one run:
 
