@@ -172,6 +172,28 @@ def site() -> Iterator[Site]:
     server.close()
 
 
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The small archive that test_serve and test_browser read (and never write), built once per
+    run by test_serve.build_archive."""
+    from test_serve import build_archive
+
+    site = Site()
+    try:
+        yield build_archive(site, tmp_path_factory.mktemp("archive"))
+    finally:
+        site.close()
+
+
+@pytest.fixture(scope="session")
+def server(archive: Any) -> Iterator[Any]:
+    """``archiver serve`` on that archive, shared the same way."""
+    from test_serve import serving
+
+    with serving(archive.db, archive.workdir, archive.env) as running:
+        yield running
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test runs in its own directory with settings that reach only loopback servers."""

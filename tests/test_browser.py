@@ -9,8 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import REPO, Site
-from test_serve import QUERIES, TABLES, Archive, ArchiveServer, build_archive, serving, snapshot_ids
+from conftest import REPO
+from test_serve import QUERIES, TABLES, Archive, ArchiveServer, snapshot_ids
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -37,21 +37,6 @@ class Watched:
     def javascript_links(self) -> int:
         return int(self.page.eval_on_selector_all(  # type: ignore[attr-defined]
             "a[href]", "links => links.filter(a => a.protocol.toLowerCase() === 'javascript:').length"))
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
-    site = Site()
-    try:
-        yield build_archive(site, tmp_path_factory.mktemp("browser-archive"))
-    finally:
-        site.close()
-
-
-@pytest.fixture(scope="module")
-def server(archive: Archive) -> Iterator[ArchiveServer]:
-    with serving(archive.db, archive.workdir, archive.env) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

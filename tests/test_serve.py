@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import pytest
 from sqlite_utils import Database
 
 from conftest import Site, assert_clean_error, moscow_site, run_cli
@@ -206,21 +205,6 @@ def _save_hostile_version(db: Database, page_id: int) -> None:
         "hostname": XSS_TITLE, "language": XSS_TITLE, "description": XSS_TEXT,
         "canonical_url": "javascript:alert(1)", "text": XSS_TEXT + "\n" + XSS_TITLE,
         "extractor": XSS_TITLE, "categories": json.dumps([XSS_TITLE])})
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
-    site = Site()
-    try:
-        yield build_archive(site, tmp_path_factory.mktemp("archive"))
-    finally:
-        site.close()
-
-
-@pytest.fixture(scope="module")
-def server(archive: Archive) -> Iterator[ArchiveServer]:
-    with serving(archive.db, archive.workdir, archive.env) as running:
-        yield running
 
 
 def snapshot_ids(archive: Archive, name: str) -> list[int]:
