@@ -35,6 +35,7 @@ import json
 import math
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -308,6 +309,12 @@ def run_child(argv: Sequence[str], env: Mapping[str, str], cwd: str | Path, outp
 
 
 # -- the archiver as the child -----------------------------------------------------------------
+
+def row_counts(db: Path, queries: Mapping[str, str]) -> dict[str, int]:
+    """What the archive holds after a run: each label with the single number its query gives."""
+    with sqlite3.connect(db) as conn:
+        return {label: conn.execute(sql).fetchone()[0] for label, sql in queries.items()}
+
 
 def archiver_command() -> list[str]:
     """The archiver CLI of the venv this benchmark runs in, its modules compiled to bytecode as an

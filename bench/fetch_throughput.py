@@ -45,7 +45,6 @@ import argparse
 import gzip
 import math
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -60,7 +59,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import corpus_quality  # noqa: E402
 from child_usage import (ChildRun, archiver_command, archiver_env, archiver_settings,  # noqa: E402
-                         current_rss_mb, machine_busy_seconds, network_floor, run_child)
+                         current_rss_mb, machine_busy_seconds, network_floor, row_counts, run_child)
 from loopback_servers import LoopbackSites, Resource, in_loopback_namespace, rerun_isolated  # noqa: E402
 
 SOURCE = "scrapinghub-aeb"
@@ -153,14 +152,13 @@ class FetchRun:
         return stamps[0], (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
-def archive_counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-        return {"pages": one("SELECT count(*) FROM pages"),
-                "pages with a snapshot": one("SELECT count(DISTINCT page_id) FROM snapshots"),
-                "snapshots": one("SELECT count(*) FROM snapshots"),
-                "captures": one("SELECT count(*) FROM captures"),
-                "failed captures": one("SELECT count(*) FROM captures WHERE error IS NOT NULL")}
+ARCHIVE_COUNTS = {
+    "pages": "SELECT count(*) FROM pages",
+    "pages with a snapshot": "SELECT count(DISTINCT page_id) FROM snapshots",
+    "snapshots": "SELECT count(*) FROM snapshots",
+    "captures": "SELECT count(*) FROM captures",
+    "failed captures": "SELECT count(*) FROM captures WHERE error IS NOT NULL",
+}
 
 
 def run_archiver(rundir: Path, urls_file: Path, variant: str, sites: LoopbackSites,
@@ -177,7 +175,7 @@ def run_archiver(rundir: Path, urls_file: Path, variant: str, sites: LoopbackSit
     sites.stats.reset()
     with open(rundir / "fetch.log", "wb") as log:
         usage = run_child(archiver_command() + ["fetch", "-i", str(urls_file)], env, rundir, log)
-    return FetchRun(variant, usage, archive_counts(rundir / "archive.db"), settings)
+    return FetchRun(variant, usage, row_counts(rundir / "archive.db", ARCHIVE_COUNTS), settings)
 
 
 def report_run(run: FetchRun, pages: int, baseline_rate: float, sites: LoopbackSites) -> None:

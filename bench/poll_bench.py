@@ -65,7 +65,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from child_usage import (ChildRun, archiver_command, archiver_env, archiver_settings,  # noqa: E402
-                         network_floor, run_child)
+                         network_floor, row_counts, run_child)
 from loopback_servers import LoopbackSites, Resource, in_loopback_namespace, rerun_isolated  # noqa: E402
 
 CPU_TARGET_MS = 5.0
@@ -233,17 +233,16 @@ def report(m: Measured, sites: LoopbackSites) -> None:
         print(f"   warning: {u.unreaped} descendants outlived the run; their CPU is not counted")
 
 
-def counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
-        return {"feeds": one("SELECT count(*) FROM feeds"),
-                "feeds in error": one("SELECT count(*) FROM feeds WHERE error_count > 0"),
-                "entries": one("SELECT count(*) FROM entries"),
-                "pages": one("SELECT count(*) FROM pages"),
-                "snapshots": one("SELECT count(*) FROM snapshots"),
-                "feed captures": one("SELECT count(*) FROM captures WHERE kind = 'feed'"),
-                "page captures": one("SELECT count(*) FROM captures WHERE kind = 'page'"),
-                "bodies": one("SELECT count(*) FROM bodies")}
+ARCHIVE_COUNTS = {
+    "feeds": "SELECT count(*) FROM feeds",
+    "feeds in error": "SELECT count(*) FROM feeds WHERE error_count > 0",
+    "entries": "SELECT count(*) FROM entries",
+    "pages": "SELECT count(*) FROM pages",
+    "snapshots": "SELECT count(*) FROM snapshots",
+    "feed captures": "SELECT count(*) FROM captures WHERE kind = 'feed'",
+    "page captures": "SELECT count(*) FROM captures WHERE kind = 'page'",
+    "bodies": "SELECT count(*) FROM bodies",
+}
 
 
 def unschedule_pages(db: Path) -> int:
@@ -324,7 +323,7 @@ class Results:
 def run_all(bench: Bench, site: Site, args: argparse.Namespace, with_fts: bool) -> Results:
     bench.archiver("archiver import feeds.opml", ["import", "feeds.opml"], "default")
     first = bench.archiver("first archiver poll", ["poll"], args.first_poll)
-    after_first = counts(bench.db)
+    after_first = row_counts(bench.db, ARCHIVE_COUNTS)
     print("   archive: " + ", ".join(f"{v} {k}" for k, v in after_first.items()))
     noop = bench.archiver("archiver poll with nothing due: the fixed cost of a run", ["poll"], "default")
     all_pages = None
@@ -337,7 +336,7 @@ def run_all(bench: Bench, site: Site, args: argparse.Namespace, with_fts: bool) 
     feeds_only = {variant: [bench.archiver(f"unchanged archiver poll --all, feeds only, run {n + 1}/{args.repeat}",
                                            ["poll", "--all"], variant) for n in range(args.repeat)]
                   for variant in args.variants}
-    after_repolls = counts(bench.db)
+    after_repolls = row_counts(bench.db, ARCHIVE_COUNTS)
     fts: list[Measured] = []
     fts_items = None
     if with_fts:
