@@ -29,6 +29,7 @@ class Session:
 
     def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now):
         self.config = config
+        self._owns_db = db is None
         self.db = db if db is not None else open_db(config.db)
         self.now = clock
         self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
@@ -48,8 +49,13 @@ class Session:
         self.close()
 
     def close(self) -> None:
+        # The workers take up to a tenth of a second to wind down: they do so while the client
+        # and the database (which folds its write-ahead log into the file) are closed.
         self.runner.close()
+        self.pool.stop()
         self.fetcher.close()
+        if self._owns_db:
+            self.db.conn.close()
         self.pool.close()
 
     def run(self, jobs: Iterable[Any], stop: threading.Event | None = None) -> Iterator[Any]:

@@ -7,6 +7,8 @@ of work is one ``BEGIN IMMEDIATE`` transaction, retried when another process hol
 
 from __future__ import annotations
 
+import atexit
+import gc
 import gzip
 import json
 import logging
@@ -14,6 +16,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,7 +71,24 @@ def open_db(path: str | Path, *, readonly: bool = False, migrate: bool = True) -
                 _retry_busy(lambda: migrations.apply(db))
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
+    _open_databases.add(db)
     return db
+
+
+# Every database opened and not yet garbage, closed at exit: the command line leaves without the
+# interpreter's teardown (archiver.entry), and closing is what folds the write-ahead log back
+# into the file and removes it, leaving one file a user can copy.
+_open_databases: "weakref.WeakSet[sqlite_utils.Database]" = weakref.WeakSet()
+
+
+@atexit.register
+def close_databases() -> None:
+    gc.collect()  # a cursor still alive (a half-read query) would keep the log from being folded
+    for db in list(_open_databases):
+        try:
+            db.conn.close()
+        except sqlite3.Error as exc:
+            log.warning("closing the database at exit: %s", exc)
 
 
 def _retry_busy(action: Any, attempts: int = 20) -> Any:

@@ -69,7 +69,8 @@ class WorkerPool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Start stopping the workers without waiting for them (``close`` waits)."""
         # pebble leaves futures still pending at stop() unresolved forever: cancel them first,
         # so that a thread waiting on one (a run ending abnormally) is released.
         with self._lock:
@@ -77,6 +78,9 @@ class WorkerPool:
         for future in outstanding:
             future.cancel()
         self._pool.stop()
+
+    def close(self) -> None:
+        self.stop()
         self._pool.join(timeout=5)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:

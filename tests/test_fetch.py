@@ -67,6 +67,32 @@ def test_moscow_times_article_round_trip(site: Site, tmp_path: Path) -> None:
             assert clutter not in text, clutter
 
 
+def test_archive_is_one_file_once_the_command_is_done(site: Site, tmp_path: Path) -> None:
+    """The command leaves without the interpreter's teardown, but closes the database first: the
+    write-ahead log is folded into archive.db, so a copy of that one file holds everything."""
+    urls = moscow_site(site)
+    assert run_cli("fetch", urls["article"]).code == 0
+    assert run_cli("show", urls["article"]).code == 0
+    assert sorted(p.name for p in tmp_path.glob("archive.db*")) == ["archive.db"]
+    copy = tmp_path / "elsewhere" / "copy.db"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "archive.db").read_bytes())
+    assert db_rows(copy, "SELECT count(*) FROM snapshots")[0][0] == 1
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(site: Site, tmp_path: Path) -> None:
+    """`archiver show URL | head -1`: the reader leaves early, the command ends quietly."""
+    import subprocess
+    import sys
+
+    urls = moscow_site(site)
+    assert run_cli("fetch", urls["article"]).code == 0
+    shown = subprocess.run(f"{sys.executable} -m archiver show {urls['article']} | head -c 10",
+                           shell=True, capture_output=True, text=True, timeout=60)
+    assert shown.stdout == "# Kim Jong"
+    assert "Traceback" not in shown.stderr and "Exception" not in shown.stderr, shown.stderr
+
+
 def test_show_json_has_provenance(site: Site) -> None:
     urls = moscow_site(site)
     assert run_cli("fetch", urls["article"]).code == 0
