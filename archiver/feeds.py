@@ -25,10 +25,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-import lxml.html
-from feedparser.encodings import convert_to_utf8, parse_content_type
-from lxml import etree
+# feedparser and lxml are imported where they are used: the process that only writes the archive
+# (and every short command) never parses a feed, and importing both takes about 30 ms.
 
 __all__ = [
     "FeedEntry",
@@ -181,6 +179,9 @@ def looks_like_feed(content: bytes) -> bool:
 
 def discover_feeds(html: bytes, url: str) -> list[str]:
     """The feed URLs a page announces with <link rel="alternate" type="...rss/atom...">, in order."""
+    import lxml.html
+    from lxml import etree
+
     try:
         root = lxml.html.document_fromstring(html)
     except (etree.LxmlError, ValueError):
@@ -204,6 +205,8 @@ def discover_feeds(html: bytes, url: str) -> list[str]:
 
 def _run_feedparser(body: bytes, headers: dict[str, str], **options: bool) -> Any:
     """feedparser.parse on a BytesIO (a str or bytes argument may be opened as a path or URL)."""
+    import feedparser
+
     try:
         return feedparser.parse(io.BytesIO(body), response_headers=headers, **options)
     except _FEEDPARSER_FAILURES as exc:
@@ -225,6 +228,8 @@ def _prepare(content: bytes, content_type: str | None, url: str) -> _Prepared:
     UTF-8 form it will see (a UTF-16 or EBCDIC DTD looks like nothing to a byte regex). A missing
     Content-Type counts as application/xml: the document's own declaration decides, else UTF-8.
     """
+    from feedparser.encodings import convert_to_utf8, parse_content_type
+
     media_type = content_type.strip() if content_type and content_type.strip() else "application/xml"
     headers = {"content-type": media_type, "content-location": url}
     status: dict[str, Any] = {}
