@@ -11,8 +11,8 @@ Options: ``--pages 150`` (the first N scrapinghub-aeb pages of the corpus), ``--
 ``Content-Encoding: gzip`` instead of decompressed HTML), ``--variant SPEC`` (repeatable; the
 settings of one measured run, e.g. ``default`` or ``per_host_delay=0,workers=2``; a lowercase
 name is an archiver setting, an uppercase one an environment variable such as
-``MALLOC_ARENA_MAX=2``; default: ``default`` and ``per_host_delay=0``), ``--baseline-repeat 3``,
-``--keep DIR``, ``--no-isolate``.
+``MALLOC_ARENA_MAX=2``; default: ``default`` and ``per_host_delay=0``), ``--rounds 3``,
+``--baseline-repeat 3``, ``--keep DIR``, ``--no-isolate``.
 
 To compare two versions of the archiver in one run (this machine's speed varies from run to run
 by more than most changes gain), check the other one out elsewhere and add it as a variant:
@@ -24,13 +24,19 @@ What it does, all in one run:
 1. Baseline: ``trafilatura.extract(html, url=url)`` over the pages, one after the other in this
    process (decompressed, decoded HTML in memory; only the extraction loop is timed; the fastest
    of ``--baseline-repeat 3`` loops counts). Then, for reference, archiver's own
-   ``extract_article`` the same way: what each worker does per page.
+   ``extract_article`` the same way: what each worker does per page. Then the machine's own
+   ceiling: the baseline loop in one process per core at once (forked from this one), which is
+   what the cores deliver for plain extraction with nothing else running; on a virtual machine
+   that can be well short of one process's rate times the cores.
 2. Serves the pages from 127.0.0.1 ... 127.0.0.<hosts> (one ThreadingHTTPServer each, pages
    assigned round-robin, every response after ``--latency``; /robots.txt answers 404, which
    allows everything), writes urls.txt, and runs ``archiver fetch -i urls.txt`` as a child process
    on a fresh database, once per variant. The child's environment has no ARCHIVER_* variable but
    ARCHIVER_DB, ARCHIVER_ALLOW_NETWORKS=127.0.0.0/24 and the variant's, and it runs in an empty
    directory so no config file is read: every other setting is its built-in default (printed).
+   Steps 1 and 2 alternate ``--rounds 3`` times (baseline, then each variant, then again), and
+   every run is compared with the baseline of its own round: this machine's speed drifts by
+   more than most changes gain, within seconds.
 3. Prints pages/s end to end (process start to exit) and steady (first to last output line),
    the ratio to the baseline (target >= 1.5), the process tree's peak memory (target < 300 MB),
    CPU split between the main process and the worker processes, how busy the rest of the machine
@@ -45,12 +51,14 @@ import argparse
 import gzip
 import math
 import os
+import pickle
+import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import trafilatura  # the baseline; archiver itself runs it in its worker processes
 
@@ -113,10 +121,10 @@ def fastest(pages: list[Page], extract: Callable[[Page], object], repeat: int) -
     return min((timed_loop(pages, extract) for _ in range(max(1, repeat))), key=lambda r: r.wall)
 
 
-def measure_baseline(pages: list[Page], repeat: int) -> InProcess:
-    """Plain trafilatura on the decoded HTML, one page after the other."""
+def baseline_extract(pages: list[Page]) -> Callable[[Page], object]:
+    """Plain trafilatura on the decoded HTML."""
     texts = {p.id: p.html.decode("utf-8") for p in pages}
-    return fastest(pages, lambda p: trafilatura.extract(texts[p.id], url=p.url), repeat)
+    return lambda p: trafilatura.extract(texts[p.id], url=p.url)
 
 
 def measure_archiver_extractor(pages: list[Page], repeat: int) -> InProcess:
@@ -130,6 +138,42 @@ def measure_archiver_extractor(pages: list[Page], repeat: int) -> InProcess:
             return False
 
     return fastest(pages, extract, repeat)
+
+
+def forked(work: Callable[[], Any], processes: int = 1) -> tuple[float, list[Any]]:
+    """Run ``work`` in ``processes`` children of this process, started at the same moment: the
+    wall time until the last is done, and what each returned. This process stays as it was:
+    importing archiver's extractor changes how trafilatura runs, so only children import it."""
+    go_read, go_write = os.pipe()
+    children = []
+    for _ in range(processes):
+        out_read, out_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                os.close(out_read)
+                os.read(go_read, 1)
+                result = pickle.dumps(work())
+                with os.fdopen(out_write, "wb") as out:
+                    out.write(result)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(out_write)
+        children.append((pid, out_read))
+    start = time.perf_counter()
+    os.write(go_write, b"x" * processes)
+    results = []
+    for pid, out_read in children:
+        with os.fdopen(out_read, "rb") as out:
+            data = out.read()
+        os.waitpid(pid, 0)
+        results.append(pickle.loads(data) if data else None)
+    wall = time.perf_counter() - start
+    os.close(go_read)
+    os.close(go_write)
+    return wall, results
 
 
 # -- archiver fetch --------------------------------------------------------------------------
@@ -221,6 +265,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--gzip", action="store_true", help="serve the gzipped bytes with Content-Encoding")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline and runs, alternated this many times")
     parser.add_argument("--baseline-repeat", type=int, default=3, help="in-process loops; the fastest counts")
     parser.add_argument("--variant", action="append", dest="variants", metavar="SPEC",
                         help="settings of one run, e.g. per_host_delay=0 (repeatable)")
@@ -231,25 +276,43 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def report_in_process(pages: list[Page], repeat: int) -> float:
-    """Measure and print the baseline and the reference; the baseline's pages/s."""
-    baseline = measure_baseline(pages, repeat)
+@dataclass(frozen=True)
+class InProcessRates:
+    baseline: float  # pages/s of plain trafilatura in one process
+    ceiling: float  # pages/s of the same loop in one process per core at once
+
+
+def report_in_process(pages: list[Page], repeat: int, reference: bool) -> InProcessRates:
+    """Measure and print the baseline, the machine's ceiling and (if asked) the reference."""
+    cores = os.cpu_count() or 1
+    extract = baseline_extract(pages)
+    baseline = fastest(pages, extract, repeat)
     baseline_rate = baseline.rate(len(pages))
     print(f"\n== baseline: trafilatura.extract(html, url=url), one process, fastest of {repeat} ==\n"
           f"   {baseline.wall:.2f} s wall ({baseline.cpu:.2f} s CPU) -> {baseline_rate:.1f} pages/s; "
           f"{baseline.extracted}/{len(pages)} pages gave text; other processes busy "
           f"{baseline.other_cpu / baseline.wall:.2f} cores meanwhile")
-    own = measure_archiver_extractor(pages, repeat)
-    cores = os.cpu_count() or 1
-    ceiling = own.rate(len(pages)) * cores
-    print(f"\n== reference (not the baseline): archiver.extractor.extract_article, one process, fastest of "
-          f"{repeat} ==\n"
-          f"   {own.wall:.2f} s wall ({own.cpu:.2f} s CPU = {own.cpu / baseline.cpu:.2f}x the baseline's: "
-          f"it extracts metadata too) -> {own.rate(len(pages)):.1f} pages/s; {own.extracted}/{len(pages)} "
-          f"articles; other processes busy {own.other_cpu / own.wall:.2f} cores\n"
-          f"   so with this extraction, {cores} cores reach at most ~{ceiling:.0f} pages/s = "
-          f"{ceiling / baseline_rate:.2f}x the baseline, if nothing else cost any CPU or time")
-    return baseline_rate
+    wall, _ = forked(lambda: timed_loop(pages, extract), cores)
+    ceiling = cores * len(pages) / wall
+    print(f"   the machine's ceiling: the same loop in {cores} processes at once -> {ceiling:.1f} pages/s "
+          f"= {ceiling / baseline_rate:.2f}x the baseline")
+    if reference:
+        _, (own,) = forked(lambda: measure_archiver_extractor(pages, repeat))
+        print(f"\n== reference (not the baseline): archiver.extractor.extract_article, one process, fastest "
+              f"of {repeat} ==\n"
+              f"   {own.wall:.2f} s wall ({own.cpu:.2f} s CPU = {own.cpu / baseline.cpu:.2f}x the baseline's: "
+              f"it extracts metadata too) -> {own.rate(len(pages)):.1f} pages/s; {own.extracted}/{len(pages)} "
+              f"articles; other processes busy {own.other_cpu / own.wall:.2f} cores\n"
+              f"   so with this extraction the {cores} cores reach about "
+              f"{ceiling * baseline.cpu / own.cpu:.0f} pages/s = {ceiling * baseline.cpu / own.cpu / baseline_rate:.2f}x "
+              f"the baseline, if nothing else (fetching, storing, starting) cost any CPU or time")
+    return InProcessRates(baseline_rate, ceiling)
+
+
+@dataclass(frozen=True)
+class Round:
+    rates: InProcessRates
+    runs: list[FetchRun]
 
 
 def main() -> int:
@@ -261,45 +324,67 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores")
     print(f"{len(pages)} {SOURCE} pages ({sum(len(p.html) for p in pages) / 1e6:.1f} MB of HTML), "
           f"{args.hosts} loopback hosts, {args.latency * 1000:.0f} ms per response, "
-          f"{'gzip' if args.gzip else 'uncompressed'} bodies; trafilatura {trafilatura.__version__}")
-
-    baseline_rate = report_in_process(pages, args.baseline_repeat)
+          f"{'gzip' if args.gzip else 'uncompressed'} bodies; trafilatura {trafilatura.__version__}; "
+          f"{args.rounds} rounds")
+    rounds = []
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as scratch:
         workdir = Path(scratch) if args.keep is None else args.keep
         workdir.mkdir(parents=True, exist_ok=True)
-        runs = run_archiver_variants(args, pages, baseline_rate, workdir)
-    summarize(args, pages, baseline_rate, runs)
+        with LoopbackSites(args.hosts, args.latency) as sites:
+            urls_file = serve_pages(sites, pages, args.gzip, workdir)
+            for number in range(1, args.rounds + 1):
+                print(f"\n######## round {number} of {args.rounds}")
+                rates = report_in_process(pages, args.baseline_repeat, reference=number == 1)
+                runs = []
+                for n, variant in enumerate(args.variants, 1):
+                    run = run_archiver(workdir / f"round-{number}-run-{n}", urls_file, variant, sites, args)
+                    report_run(run, len(pages), rates.baseline, sites)
+                    runs.append(run)
+                rounds.append(Round(rates, runs))
+    summarize(args, pages, rounds)
     return 0
 
 
-def run_archiver_variants(args: argparse.Namespace, pages: list[Page], baseline_rate: float,
-                          workdir: Path) -> list[FetchRun]:
-    runs = []
-    with LoopbackSites(args.hosts, args.latency) as sites:
-        urls = []
-        for i, page in enumerate(pages):
-            body, encoding = (page.gzipped, "gzip") if args.gzip else (page.html, None)
-            urls.append(sites.add(i, f"/{SOURCE}/{page.id}.html", Resource(body, "text/html; charset=utf-8", encoding)))
-        urls_file = workdir / "urls.txt"
-        urls_file.write_text("\n".join(urls) + "\n")
-        for n, variant in enumerate(args.variants, 1):
-            run = run_archiver(workdir / f"run-{n}", urls_file, variant, sites, args)
-            report_run(run, len(pages), baseline_rate, sites)
-            runs.append(run)
-    return runs
+def serve_pages(sites: LoopbackSites, pages: list[Page], gzipped: bool, workdir: Path) -> Path:
+    """Put every page on one of the loopback hosts; the file of their URLs."""
+    urls = []
+    for i, page in enumerate(pages):
+        body, encoding = (page.gzipped, "gzip") if gzipped else (page.html, None)
+        urls.append(sites.add(i, f"/{SOURCE}/{page.id}.html", Resource(body, "text/html; charset=utf-8", encoding)))
+    urls_file = workdir / "urls.txt"
+    urls_file.write_text("\n".join(urls) + "\n")
+    return urls_file
 
 
-def summarize(args: argparse.Namespace, pages: list[Page], baseline_rate: float, runs: list[FetchRun]) -> None:
-    print(f"\n== summary{f' (work files in {args.keep})' if args.keep else ''} ==")
-    print(f"   baseline, trafilatura.extract in one process: {baseline_rate:.1f} pages/s")
-    for run in runs:
-        u, steady = run.usage, run.steady_rate()
-        steady_text = f", steady {steady[1] / baseline_rate:.2f}x" if steady else ""
-        print(f"   archiver fetch [{run.variant}]: {run.rate(len(pages)):.1f} pages/s, "
-              f"ratio {run.rate(len(pages)) / baseline_rate:.2f}x{steady_text} (target >= {RATIO_TARGET}x); "
-              f"peak RSS sum {u.peak_rss_sum_mb:.0f} MB, PSS sum {u.peak_pss_sum_mb:.0f} MB "
-              f"(target < {RSS_TARGET_MB} MB); {run.counts['pages with a snapshot']}/{len(pages)} archived; "
-              f"main process CPU {u.main_cpu:.2f} s of {u.tree_cpu:.2f} s; other load {u.other_cores:.2f} cores")
+def _spread(values: list[float], unit: str = "x") -> str:
+    """The median of ``values``, and their range when there are several."""
+    median = f"{statistics.median(values):.2f}{unit}"
+    return median if len(values) < 2 else f"{median} (runs: {min(values):.2f}-{max(values):.2f})"
+
+
+def summarize(args: argparse.Namespace, pages: list[Page], rounds: list[Round]) -> None:
+    count = len(pages)
+    print(f"\n== summary over {len(rounds)} rounds{f' (work files in {args.keep})' if args.keep else ''} ==")
+    baselines = [r.rates.baseline for r in rounds]
+    print(f"   baseline, trafilatura.extract in one process: {_spread(baselines, ' pages/s')}")
+    print(f"   the machine's ceiling for it, one process per core: "
+          f"{_spread([r.rates.ceiling / r.rates.baseline for r in rounds])} the baseline")
+    for index, variant in enumerate(args.variants):
+        runs = [(r.rates, r.runs[index]) for r in rounds]
+        ratios = [run.rate(count) / rates.baseline for rates, run in runs]
+        steady = [s[1] / rates.baseline for rates, run in runs if (s := run.steady_rate())]
+        of_ceiling = [run.rate(count) / rates.ceiling for rates, run in runs]
+        usage = [run.usage for _, run in runs]
+        archived = min(run.counts["pages with a snapshot"] for _, run in runs)
+        print(f"   archiver fetch [{variant}]: {_spread([run.rate(count) for _, run in runs], ' pages/s')}\n"
+              f"      ratio to the baseline {_spread(ratios)} (target >= {RATIO_TARGET}x), steady "
+              f"{_spread(steady)}; {_spread([x * 100 for x in of_ceiling], '%')} of the machine's ceiling\n"
+              f"      peak RSS sum {max(u.peak_rss_sum_mb for u in usage):.0f} MB, PSS sum "
+              f"{max(u.peak_pss_sum_mb for u in usage):.0f} MB (target < {RSS_TARGET_MB} MB); "
+              f"{archived}/{count} archived in every run; main process CPU "
+              f"{statistics.median(u.main_cpu / count * 1000 for u in usage):.1f} ms/page, all "
+              f"{statistics.median(u.tree_cpu / count * 1000 for u in usage):.1f} ms/page (medians); "
+              f"other load up to {max(u.other_cores for u in usage):.2f} cores")
 
 
 if __name__ == "__main__":
