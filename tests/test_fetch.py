@@ -8,6 +8,7 @@ import re
 import socket
 from pathlib import Path
 
+from archiver.pages import content_fingerprint
 from archiver.store import load_body, open_db
 from conftest import MOSCOW, Site, assert_clean_error, db_rows, moscow_site, run_cli
 
@@ -237,3 +238,14 @@ def test_redirects_recorded_and_user_agent(site: Site, tmp_path: Path) -> None:
     assert run_cli("show", final).code == 0  # found by the URL it redirected to
     agent = site.requests[0].headers["user-agent"]
     assert agent.startswith("archiver/") and "+http" in agent
+
+
+def test_content_fingerprint_is_stable() -> None:
+    """Archived snapshots keep their content_sha256 for good, so its normalisation never changes:
+    NFC, and every run of Unicode whitespace (tabs, no-break and ideographic spaces, the
+    separators U+001C-U+001F) one space, none at either end."""
+    pinned = "50e9808562b2ee9d4f835edaf619e9fe9db677d3a1b146f1c3c546929f4f6f32"
+    messy = content_fingerprint(" Cafe\u0301 \u00a0title\t", "Line one\u2003 two\n\n\u3000three\x1c four  ")
+    assert messy == pinned
+    assert content_fingerprint("Caf\u00e9 title", "Line one two three four") == pinned
+    assert content_fingerprint("Caf\u00e9 title", "Line one two three  four.") != pinned
