@@ -192,6 +192,24 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+class _LazyTLSContext:
+    """httpx's verifying TLS context, built at the first https connection instead of at start:
+    loading the CA bundle takes about 25 ms, which a run then spends while waiting on the network
+    (and a run over plain http never spends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: Any = None
+
+    def __getattr__(self, name: str) -> Any:  # set_alpn_protocols, wrap_socket, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        with self._lock:
+            if self._context is None:
+                self._context = httpx.create_ssl_context(trust_env=False)
+        return getattr(self._context, name)
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, vet every answer, connect to the vetted address itself."""
 
@@ -411,7 +429,7 @@ class Fetcher:
         transport = httpx.HTTPTransport(limits=limits, trust_env=False)
         # httpx 0.28 takes no network backend; the pool is rebuilt with ours (same arguments).
         transport._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_LazyTLSContext(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
