@@ -1,6 +1,7 @@
 """The ``archiver`` command. Commands that extract start the worker pool's fork server before
 anything else, so that it loads the extractor on one core while this process loads the rest of
-the program on the other: the first page is archived about a quarter of a second sooner."""
+the program on the other: the first page is archived about a quarter of a second sooner. Once
+the command is done, the process leaves without the interpreter's teardown (see ``_leave``)."""
 
 from __future__ import annotations
 

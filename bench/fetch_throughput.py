@@ -56,6 +56,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -158,6 +159,8 @@ def forked(work: Callable[[], Any], processes: int = 1) -> tuple[float, list[Any
                 with os.fdopen(out_write, "wb") as out:
                     out.write(result)
                 status = 0
+            except BaseException:
+                traceback.print_exc()
             finally:
                 os._exit(status)
         os.close(out_write)
@@ -173,6 +176,8 @@ def forked(work: Callable[[], Any], processes: int = 1) -> tuple[float, list[Any
     wall = time.perf_counter() - start
     os.close(go_read)
     os.close(go_write)
+    if any(result is None for result in results):
+        raise RuntimeError("a forked measurement failed (its traceback is above)")
     return wall, results
 
 
@@ -358,6 +363,8 @@ def serve_pages(sites: LoopbackSites, pages: list[Page], gzipped: bool, workdir:
 
 def _spread(values: list[float], unit: str = "x") -> str:
     """The median of ``values``, and their range when there are several."""
+    if not values:
+        return "n/a"
     median = f"{statistics.median(values):.2f}{unit}"
     return median if len(values) < 2 else f"{median} (runs: {min(values):.2f}-{max(values):.2f})"
 
