@@ -10,8 +10,10 @@ import gc
 import os
 import sys
 
-# The commands that build a Session, and so a worker pool.
-_EXTRACTING = frozenset({"fetch", "poll", "run", "add"})
+# The commands that build a Session and will use its worker pool. Not `poll`: often run from cron,
+# it mostly finds feeds unchanged (304) and parses nothing, so its workers (and their fork server)
+# start at the first feed or page that needs them, if any.
+_EXTRACTING = frozenset({"fetch", "run", "add"})
 
 
 def main() -> None:
