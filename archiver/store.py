@@ -69,8 +69,8 @@ def open_db(path: str | Path, *, readonly: bool = False, migrate: bool = True) -
         if not readonly:
             _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
-            if migrate:
-                _retry_busy(lambda: migrations.apply(db))
+            if migrate and migrations.pending(db):
+                _apply_migrations(db)
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
     _open_databases.add(db)
@@ -91,6 +91,14 @@ def close_databases() -> None:
             db.conn.close()
         except sqlite3.Error as exc:
             log.warning("closing the database at exit: %s", exc)
+
+
+def _apply_migrations(db: sqlite_utils.Database) -> None:
+    """Apply what is pending while holding the write lock from the first look to the last write:
+    processes opening a new archive at the same moment take turns, and each finds done what the
+    ones before it did (sqlite-utils runs each migration in a savepoint of this transaction)."""
+    with transaction(db):
+        migrations.apply(db)
 
 
 def _retry_busy(action: Any, attempts: int = 20) -> Any:

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import REPO, Site, db_rows, run_cli
 
-from archiver.store import open_db, transaction
+from archiver.store import migrations, open_db, transaction
 
 TOPICS = ["harbour", "railway", "library", "museum", "council", "bridge", "market", "school",
           "hospital", "airport", "stadium", "theatre", "park", "river", "forest", "orchard"]
@@ -179,7 +179,7 @@ def test_writer_not_blocked_by_long_reader(publisher: Site, tmp_path: Path) -> N
 
 INCREMENTER = textwrap.dedent("""
     import sys
-    from archiver.store import open_db, transaction
+    from archiver.store import migrations, open_db, transaction
     db = open_db(sys.argv[1])
     rows = int(sys.argv[3])
     if rows:
@@ -211,6 +211,36 @@ def test_concurrent_read_modify_write(tmp_path: Path) -> None:
     assert db_rows(db_path, "SELECT value FROM counter") == [(2000,)]
     assert db_rows(db_path, "SELECT count(*) FROM bulk") == [(10_000,)]
     assert_consistent(db_path)
+
+
+def _open_fresh(path: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        open_db(path).conn.close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which shows it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_many_processes_open_a_new_archive_at_once(tmp_path: Path) -> None:
+    """Commands started at the same moment on a new archive (a compose file starting the daemon
+    and the browser, cron and a user) each create the schema or find it made, never fail on a
+    table another one just created."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # already imported: they start together
+    for trial in range(4):
+        path, count = str(tmp_path / f"archive-{trial}.db"), 12
+        barrier, results = context.Barrier(count), context.Queue()
+        procs = [context.Process(target=_open_fresh, args=(path, barrier, results)) for _ in range(count)]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+        assert outcomes == ["ok"] * count, outcomes
+        assert_consistent(Path(path))
+        assert db_rows(path, "SELECT count(*) FROM _sqlite_migrations")[0][0] == len(migrations._migrations)
 
 
 # -- F.48 disk full -------------------------------------------------------------------------------------
