@@ -82,6 +82,10 @@ class FetchError(Exception):
             self.kind = kind
 
 
+class HopRefused(FetchError):
+    """A redirect target the caller's check (robots.txt) does not allow; it was not requested."""
+
+
 class TooLarge(FetchError):
     """The body is larger than the configured cap."""
 
@@ -447,9 +451,14 @@ class Fetcher:
         self._transport.close()
 
     def fetch(self, url: str, headers: Mapping[str, str] | None = None,
-              max_bytes: int | None = None) -> FetchResult:
-        """GET ``url`` following redirects ourselves; never raises for network outcomes."""
-        exchange = _Exchange(self, url, dict(headers or {}), max_bytes or self.config.max_body_bytes)
+              max_bytes: int | None = None,
+              may_follow: Callable[[str], FetchResult | None] | None = None) -> FetchResult:
+        """GET ``url`` following redirects ourselves; never raises for network outcomes.
+
+        ``may_follow`` (robots.txt, for pages) is asked about every redirect target before it is
+        requested; a failed FetchResult it returns ends the fetch with that error and reason."""
+        exchange = _Exchange(self, url, dict(headers or {}), max_bytes or self.config.max_body_bytes,
+                             may_follow)
         result = exchange.run()
         log.debug("GET %s: %s (%s ms)", result.requested_url, result.reason, result.elapsed_ms)
         return result
@@ -458,8 +467,10 @@ class Fetcher:
 class _Exchange:
     """The state of one ``Fetcher.fetch`` call: hops so far, the clock, the outcome."""
 
-    def __init__(self, fetcher: Fetcher, url: str, headers: dict[str, str], max_bytes: int):
+    def __init__(self, fetcher: Fetcher, url: str, headers: dict[str, str], max_bytes: int,
+                 may_follow: Callable[[str], FetchResult | None] | None = None):
         self.fetcher = fetcher
+        self.may_follow = may_follow
         self.config = fetcher.config
         self.requested_url = url
         self.current_url = url
@@ -474,6 +485,8 @@ class _Exchange:
     def run(self) -> FetchResult:
         try:
             return self._follow()
+        except HopRefused as exc:
+            return self._failure(exc.kind, str(exc), refused=True)
         except FetchError as exc:
             return self._failure(exc.kind, str(exc))
         except BadURL as exc:
@@ -494,6 +507,11 @@ class _Exchange:
     def _follow(self) -> FetchResult:
         for _ in range(self.config.max_redirects + 1):
             check_url(self.current_url)
+            if self.redirects and self.may_follow is not None:
+                refusal = self.may_follow(self.current_url)
+                if refusal is not None:
+                    raise HopRefused(refusal.error_detail or "redirect target refused",
+                                     refusal.error or "robots_disallowed")
             host = host_of(self.current_url)
             max_wait = self.config.deadline if not self.redirects else self._left()
             with self.fetcher.gate.slot(host, max_wait=max_wait):

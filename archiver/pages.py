@@ -93,7 +93,8 @@ class PageJob:
         if refusal is not None:
             return PageWork(refusal)
         previous = self.previous
-        fetched = ctx.fetcher.fetch(self.url, headers=previous.validators() if previous else None)
+        fetched = ctx.fetcher.fetch(self.url, headers=previous.validators() if previous else None,
+                                    may_follow=ctx.robots_refusal)
         if previous is not None and (fetched.not_modified or (
                 fetched.ok and fetched.body_sha256 == previous.body_sha256)):
             return PageWork(fetched, same_bytes=True)

@@ -7,6 +7,9 @@
 - kept for 24 hours per origin (an unreachable one is asked again sooner);
 - ``Crawl-delay`` is honoured, capped, by spacing the starts of requests to that origin.
 
+A page's URL is checked before it is requested, and so is every redirect target on the way
+(``Fetcher.fetch(may_follow=...)``), each against its own origin's robots.txt.
+
 A refusal comes back as a ``FetchResult`` with ``error="robots_disallowed"``, so that the page's
 job records it as a capture with the reason, like any other failed fetch. When robots.txt could
 not be fetched at all (refused, DNS, blocked address, timeout, ...), the refusal carries that

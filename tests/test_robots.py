@@ -146,3 +146,38 @@ def test_archiver_fetch_records_the_refusal(site: Site, tmp_path: Path) -> None:
                    (private,)) == [("robots_disallowed",)]
     ignoring = run_cli("fetch", private, env={"ARCHIVER_OBEY_ROBOTS": "false"})
     assert ignoring.code == 0 and site.hits("/private/story") == 1, ignoring
+
+
+def test_redirect_targets_are_checked_too(site: Site, tmp_path: Path) -> None:
+    """A page whose own URL is allowed but which redirects into a disallowed path: the target is
+    never requested, and the capture keeps the hop and the reason."""
+    robots_txt(site, "User-agent: *\nDisallow: /private\n")
+    site.route("/private/story", article_page("Private", LOREM))
+    start = site.route("/go", "", status=302, headers={"Location": "/private/story"})
+    result = run_cli("fetch", start)
+    assert result.code == 1 and "robots_disallowed" in result.out, result
+    assert site.hits("/go") == 1 and site.hits("/private/story") == 0
+    rows = db_rows(tmp_path / "archive.db", "SELECT error, final_url, redirects FROM captures")
+    assert len(rows) == 1 and rows[0][0] == "robots_disallowed"
+    assert rows[0][1] == start and "/private/story" in rows[0][2]
+
+
+def test_a_redirect_to_another_host_asks_that_host(site: Site, tmp_path: Path) -> None:
+    """A redirector's robots.txt allows everything; the publisher it sends to disallows us: the
+    publisher's page is not requested. An allowed target on that host is archived."""
+    other = Site(host="127.0.0.2")
+    try:
+        robots_txt(other, "User-agent: archiver\nDisallow: /closed\n")
+        other.route("/closed/story", article_page("Closed", LOREM))
+        other.route("/open/story", article_page("Open", LOREM))
+        closed = site.route("/r1", "", status=301, headers={"Location": other.url("/closed/story")})
+        opened = site.route("/r2", "", status=301, headers={"Location": other.url("/open/story")})
+        result = run_cli("fetch", closed, opened, env={"ARCHIVER_ALLOW_NETWORKS": "127.0.0.0/24"})
+        assert result.code == 1, result
+        lines = result.out.splitlines()
+        assert "robots_disallowed" in next(line for line in lines if closed in line)
+        assert "new snapshot" in next(line for line in lines if opened in line)
+        assert other.hits("/closed/story") == 0 and other.hits("/open/story") == 1
+        assert other.hits("/robots.txt") == 1
+    finally:
+        other.close()
