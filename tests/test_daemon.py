@@ -35,14 +35,15 @@ def article(title: str, extra: str = ARTICLE_TAIL) -> str:
     return article_page(title, LOREM + [f"{extra} This is the story of {title}."])
 
 
-def serve_feeds(site: Site, feeds: int, items: int, prefix: str = "") -> list[str]:
-    """``feeds`` feeds of ``items`` distinct articles each on ``site``; returns the feed URLs."""
+def serve_feeds(site: Site, feeds: int, items: int, prefix: str = "", delay: float = 0.0) -> list[str]:
+    """``feeds`` feeds of ``items`` distinct articles each on ``site`` (each article answered
+    after ``delay`` seconds); returns the feed URLs."""
     urls = []
     for f in range(feeds):
         entries = []
         for i in range(items):
             title = f"Story {prefix}{f}-{i} on {site.host}"
-            entries.append((title, site.route(f"/{prefix}news/{f}/{i}", article(title))))
+            entries.append((title, site.route(f"/{prefix}news/{f}/{i}", article(title), delay=delay)))
         urls.append(site.route(f"/{prefix}feed/{f}.xml", rss(entries, f"Feed {f}"),
                                content_type="application/rss+xml"))
     return urls
@@ -183,13 +184,14 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARCHIVER_ALLOW_NETWORKS", "127.0.0.0/24")
     db = tmp_path / "archive.db"
-    feeds = [url for site in sites[:3] for url in serve_feeds(site, feeds=20, items=4)]
+    # 40 ms a page, as from a nearby server: the ingestion lasts long enough to be interrupted
+    feeds = [url for site in sites[:3] for url in serve_feeds(site, feeds=20, items=4, delay=0.04)]
     subscribe_all(db, feeds)
     total = 60 * 4
     progress = lambda: scalar(db, "SELECT count(*) FROM entries") + archived_entries(db)  # noqa: E731
     rng = random.Random()
     for _ in range(4):  # kill while it ingests: after a random amount of further progress
-        target = progress() + rng.randint(1, total // 3)
+        target = min(2 * total, progress() + rng.randint(1, total // 3))
         daemon = daemons()
         wait_until(lambda: progress() >= target, 60, f"progress {target}", interval=0.02)
         time.sleep(rng.uniform(0, 0.2))

@@ -96,7 +96,8 @@ def test_kill_9_during_fetch_then_rerun(publisher: Site, tmp_path: Path) -> None
     After every kill the archive passes ``integrity_check`` and every invariant; a final run
     completes and exits 0, and every page then has exactly one snapshot: nothing lost, nothing
     duplicated."""
-    urls = [publisher.route(f"/story/{n}", article(n)) for n in range(100)]
+    # 40 ms a page, as from a nearby server: the run lasts long enough to be interrupted
+    urls = [publisher.route(f"/story/{n}", article(n), delay=0.04) for n in range(100)]
     listing = tmp_path / "urls.txt"
     listing.write_text("\n".join(urls) + "\n")
     db = tmp_path / "archive.db"
