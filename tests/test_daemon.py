@@ -207,6 +207,44 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     assert_intact(db)
 
 
+def test_f44_kill_9_thirty_times_while_a_5000_entry_feed_is_ingested(
+        site: Site, daemons: Callable[..., DaemonProcess], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SECURITY.md F.44: the daemon is killed with SIGKILL 30 times while it ingests one feed of
+    5,000 entries and archives their pages: first at random moments of start-up and parsing, then
+    after random amounts of further progress. After every kill the archive is intact, and the
+    feed's unit of work (its capture and all 5,000 entries) is there entirely or not at all. A last
+    run resumes and finishes without a duplicate."""
+    total = 5000
+    monkeypatch.setenv("ARCHIVER_MAX_ENTRIES_PER_FEED", str(total))
+    db = tmp_path / "archive.db"
+    subscribe_all(db, serve_feeds(site, feeds=1, items=total))
+    entries = lambda: scalar(db, "SELECT count(*) FROM entries")  # noqa: E731
+    rng = random.Random(44)
+    for kill in range(30):
+        daemon = daemons()
+        if kill < 4 or entries() == 0:
+            time.sleep(rng.uniform(0.3, 2.5))
+        else:
+            target = min(total, archived_entries(db) + rng.randint(1, 80))
+            wait_until(lambda: archived_entries(db) >= target, 120, f"{target} archived entries", interval=0.02)
+            time.sleep(rng.uniform(0, 0.1))
+        daemon.kill9()
+        assert_intact(db)
+        assert entries() in (0, total)
+        assert scalar(db, "SELECT count(*) FROM entries e LEFT JOIN captures c ON c.id = e.capture_id "
+                          "WHERE c.id IS NULL") == 0
+    assert entries() == total and archived_entries(db) < total  # the kills did interrupt the pages
+
+    daemon = daemons()
+    wait_until(lambda: archived_entries(db) == total, 300, f"{total} archived entries")
+    assert daemon.terminate()[0] == 0
+    assert scalar(db, "SELECT count(*) FROM entries") == total
+    assert scalar(db, "SELECT count(*) FROM pages") == total
+    assert scalar(db, "SELECT count(*) FROM snapshots") == total
+    assert_intact(db)
+
+
 # -- done-when 4 -------------------------------------------------------------------------------
 
 def test_fetch_and_a_long_reader_while_the_daemon_writes(site: Site, daemons: Callable[..., DaemonProcess],
