@@ -6,6 +6,8 @@ import gzip
 import json
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from archiver.pages import content_fingerprint
@@ -82,10 +84,7 @@ def test_archive_is_one_file_once_the_command_is_done(site: Site, tmp_path: Path
 
 
 def test_output_into_a_closed_pipe_is_not_an_error(site: Site, tmp_path: Path) -> None:
-    """`archiver show URL | head -1`: the reader leaves early, the command ends quietly."""
-    import subprocess
-    import sys
-
+    """`archiver show URL | head -c 10`: the reader leaves early, the command ends quietly."""
     urls = moscow_site(site)
     assert run_cli("fetch", urls["article"]).code == 0
     shown = subprocess.run(f"{sys.executable} -m archiver show {urls['article']} | head -c 10",

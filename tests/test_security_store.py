@@ -10,6 +10,7 @@ snapshots, and every snapshot's capture belongs to the same page and holds a sto
 from __future__ import annotations
 
 import ast
+import multiprocessing
 import os
 import random
 import signal
@@ -227,8 +228,6 @@ def test_many_processes_open_a_new_archive_at_once(tmp_path: Path) -> None:
     """Commands started at the same moment on a new archive (a compose file starting the daemon
     and the browser, cron and a user) each create the schema or find it made, never fail on a
     table another one just created."""
-    import multiprocessing
-
     context = multiprocessing.get_context("fork")  # already imported: they start together
     for trial in range(4):
         path, count = str(tmp_path / f"archive-{trial}.db"), 12
