@@ -179,6 +179,17 @@ def test_daemon_archives_feeds_across_hosts_politely(sites: list[Site], daemons:
 
 # -- done-when 3 -------------------------------------------------------------------------------
 
+def resume_to_the_end(daemons: Callable[..., DaemonProcess], db: Path, total: int, timeout: float) -> None:
+    """After the kills: one more run archives the page of every one of ``total`` entries, stops
+    cleanly on SIGTERM, and leaves exactly one entry, page and snapshot for each."""
+    daemon = daemons()
+    wait_until(lambda: archived_entries(db) == total, timeout, f"{total} archived entries")
+    assert daemon.terminate()[0] == 0
+    for table in ("entries", "pages", "snapshots"):
+        assert scalar(db, f"SELECT count(*) FROM {table}") == total, table
+    assert_intact(db)
+
+
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         sites: list[Site], daemons: Callable[..., DaemonProcess], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,13 +209,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
         daemon.kill9()
         assert_intact(db)
 
-    daemon = daemons()
-    wait_until(lambda: archived_entries(db) == total, 120, f"{total} archived entries")
-    assert daemon.terminate()[0] == 0
-    assert scalar(db, "SELECT count(*) FROM entries") == total
-    assert scalar(db, "SELECT count(*) FROM pages") == total
-    assert scalar(db, "SELECT count(*) FROM snapshots") == total
-    assert_intact(db)
+    resume_to_the_end(daemons, db, total, timeout=120)
 
 
 def test_f44_kill_9_thirty_times_while_a_5000_entry_feed_is_ingested(
@@ -236,13 +241,7 @@ def test_f44_kill_9_thirty_times_while_a_5000_entry_feed_is_ingested(
                           "WHERE c.id IS NULL") == 0
     assert entries() == total and archived_entries(db) < total  # the kills did interrupt the pages
 
-    daemon = daemons()
-    wait_until(lambda: archived_entries(db) == total, 300, f"{total} archived entries")
-    assert daemon.terminate()[0] == 0
-    assert scalar(db, "SELECT count(*) FROM entries") == total
-    assert scalar(db, "SELECT count(*) FROM pages") == total
-    assert scalar(db, "SELECT count(*) FROM snapshots") == total
-    assert_intact(db)
+    resume_to_the_end(daemons, db, total, timeout=300)
 
 
 # -- done-when 4 -------------------------------------------------------------------------------
