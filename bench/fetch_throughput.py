@@ -23,11 +23,12 @@ What it does, all in one run:
 
 1. Baseline: ``trafilatura.extract(html, url=url)`` over the pages, one after the other in this
    process (decompressed, decoded HTML in memory; only the extraction loop is timed; the fastest
-   of ``--baseline-repeat 3`` loops counts). Then, for reference, archiver's own
-   ``extract_article`` the same way: what each worker does per page. Then the machine's own
-   ceiling: the baseline loop in one process per core at once (forked from this one), which is
-   what the cores deliver for plain extraction with nothing else running; on a virtual machine
-   that can be well short of one process's rate times the cores.
+   of ``--baseline-repeat 3`` loops counts). Then the machine's own ceiling: the baseline loop in
+   one process per core at once (forked from this one), which is what the cores deliver for
+   plain extraction with nothing else running; on a virtual machine that can be well short of
+   one process's rate times the cores. In the first round also, for reference, archiver's own
+   ``extract_article`` the same way, in a forked child (importing it changes how trafilatura runs
+   in that process): what each worker does per page.
 2. Serves the pages from 127.0.0.1 ... 127.0.0.<hosts> (one ThreadingHTTPServer each, pages
    assigned round-robin, every response after ``--latency``; /robots.txt answers 404, which
    allows everything), writes urls.txt, and runs ``archiver fetch -i urls.txt`` as a child process
