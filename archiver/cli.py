@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 import click
@@ -145,6 +146,8 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     Example:
         archiver show https://example.com/a --version 1
     """
+    if not Path(config.db).exists():  # a mistyped --db: say so, and create nothing there
+        raise click.ClickException(f"not in the archive: {url} (there is no archive at {config.db})")
     db = open_db(config.db)
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:

@@ -218,6 +218,14 @@ def test_bad_input_is_a_clean_error(site: Site, tmp_path: Path) -> None:
     assert_clean_error(run_cli("show", site.url("/never-fetched")), "not in the archive")
 
 
+def test_show_creates_no_archive(tmp_path: Path) -> None:
+    """`show` with a mistyped --db says there is no archive there, and leaves no file behind."""
+    missing = tmp_path / "typo" / "archive.db"
+    result = run_cli("show", "--db", str(missing), "https://example.com/a")
+    assert_clean_error(result, "not in the archive", f"no archive at {missing}")
+    assert not missing.parent.exists()
+
+
 def test_config_shows_sources(tmp_path: Path) -> None:
     config = tmp_path / "archiver.toml"
     config.write_text('deadline = 12.5\ncontact_url = "https://example.org/contact"\n')
