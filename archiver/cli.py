@@ -119,6 +119,15 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
     return outcomes
 
 
+def _existing_archive(config: Config, prefix: str = "") -> Any:
+    """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
+    error, and no file or directory is created there."""
+    if not Path(config.db).exists():
+        raise click.ClickException(f"{prefix}(there is no archive at {config.db})" if prefix
+                                   else f"there is no archive at {config.db}")
+    return open_db(config.db)
+
+
 class _NoBar:
     def __enter__(self) -> "_NoBar":
         return self
@@ -146,9 +155,7 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     Example:
         archiver show https://example.com/a --version 1
     """
-    if not Path(config.db).exists():  # a mistyped --db: say so, and create nothing there
-        raise click.ClickException(f"not in the archive: {url} (there is no archive at {config.db})")
-    db = open_db(config.db)
+    db = _existing_archive(config, f"not in the archive: {url} ")
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:
         raise click.ClickException(f"not in the archive: {url}")
@@ -270,7 +277,7 @@ def sources(config: Config, as_json: bool) -> None:
     Example:
         archiver sources
     """
-    rows = list_sources(open_db(config.db))
+    rows = list_sources(_existing_archive(config))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -321,7 +328,7 @@ def export_opml_command(config: Config) -> None:
     Example:
         archiver export-opml > subscriptions.opml
     """
-    db = open_db(config.db)
+    db = _existing_archive(config)
     rows = db.execute("SELECT url, title FROM feeds WHERE state != 'paused' ORDER BY id").fetchall()
     click.echo(export_opml([(r[0], r[1]) for r in rows]), nl=False)
 

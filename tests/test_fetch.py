@@ -218,11 +218,14 @@ def test_bad_input_is_a_clean_error(site: Site, tmp_path: Path) -> None:
     assert_clean_error(run_cli("show", site.url("/never-fetched")), "not in the archive")
 
 
-def test_show_creates_no_archive(tmp_path: Path) -> None:
-    """`show` with a mistyped --db says there is no archive there, and leaves no file behind."""
+def test_reading_commands_create_no_archive(tmp_path: Path) -> None:
+    """`show`, `sources` and `export-opml` with a mistyped --db say there is no archive there,
+    and leave no file behind."""
     missing = tmp_path / "typo" / "archive.db"
     result = run_cli("show", "--db", str(missing), "https://example.com/a")
     assert_clean_error(result, "not in the archive", f"no archive at {missing}")
+    for command in ("sources", "export-opml"):
+        assert_clean_error(run_cli(command, "--db", str(missing)), f"no archive at {missing}")
     assert not missing.parent.exists()
 
 
