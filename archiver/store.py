@@ -85,7 +85,9 @@ _open_databases: "weakref.WeakSet[sqlite_utils.Database]" = weakref.WeakSet()
 
 @atexit.register
 def close_databases() -> None:
-    gc.collect()  # a cursor still alive (a half-read query) would keep the log from being folded
+    # First, always: a cursor left in a reference cycle (a half-read query) keeps its connection
+    # open after the Database itself is gone from the set, and with it the write-ahead log.
+    gc.collect()
     for db in list(_open_databases):
         try:
             db.conn.close()
