@@ -19,10 +19,10 @@ _EXTRACTING = frozenset({"fetch", "run", "add"})
 def main() -> None:
     args = sys.argv[1:]
     if args and args[0] in _EXTRACTING and not {"--help", "-h"} & set(args):
-        from archiver.workers import start_fork_server
+        from archiver.jobs.workers import start_fork_server
 
         start_fork_server()
-    from archiver.cli import cli
+    from archiver.interfaces.cli import cli
 
     # What the imports built lives until exit: the collector need not scan it again and again.
     gc.freeze()

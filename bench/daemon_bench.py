@@ -30,10 +30,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import Site  # noqa: E402  (the test suite's local HTTP server)
 
-from archiver.daemon import Daemon  # noqa: E402
-from archiver.session import Session  # noqa: E402
+from archiver.jobs.daemon import Daemon  # noqa: E402
+from archiver.jobs.session import Session  # noqa: E402
 from archiver.settings import load_config  # noqa: E402
-from archiver.store import iso, open_db, transaction  # noqa: E402
+from archiver.store.db import iso, open_db, transaction  # noqa: E402
 
 LOREM = ("The committee met on Tuesday to discuss the future of the river crossing, a project that has "
          "been debated for more than a decade by residents and officials alike. Engineers presented "

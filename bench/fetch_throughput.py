@@ -131,7 +131,7 @@ def baseline_extract(pages: list[Page]) -> Callable[[Page], object]:
 
 def measure_archiver_extractor(pages: list[Page], repeat: int) -> InProcess:
     """archiver's own extraction (what a worker process runs per page), in this process."""
-    from archiver.extractor import ExtractionError, extract_article
+    from archiver.content.extractor import ExtractionError, extract_article
 
     def extract(page: Page) -> bool:
         try:

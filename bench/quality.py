@@ -5,7 +5,7 @@
     python bench/quality.py --source trafilatura-eval --worst 5
 
 For each source it prints, for the baseline (``trafilatura.extract(html, url=url)`` with default
-settings, measured in the same run) and for ``archiver.extractor.extract_article``: mean 4-gram
+settings, measured in the same run) and for ``archiver.content.extractor.extract_article``: mean 4-gram
 shingle P/R/F1 where a body ground truth exists, exact date match where dates are known, the
 share of trafilatura-eval ``with`` snippets found and ``without`` snippets absent, failures, and
 milliseconds per page. Scoring lives in ``bench/corpus_quality.py``.
@@ -27,7 +27,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import corpus_quality as cq  # noqa: E402
 
-from archiver.extractor import ExtractionError, extract_article  # noqa: E402
+from archiver.content.extractor import ExtractionError, extract_article  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ class Clock:
 @pytest.fixture
 def clocked_session(tmp_path: Path) -> Iterator[tuple[Any, Clock]]:
     """An in-process Session on a fresh archive, with one worker and a Clock the test moves."""
-    from archiver.session import Session
+    from archiver.jobs.session import Session
     from archiver.settings import load_config
 
     clock = Clock()

@@ -16,10 +16,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from archiver.daemon import Daemon
-from archiver.session import Session
-from archiver.store import open_db
-from archiver.subscriptions import subscribe
+from archiver.jobs.daemon import Daemon
+from archiver.jobs.session import Session
+from archiver.store.db import open_db
+from archiver.jobs.subscriptions import subscribe
 from conftest import Clock, Response, Site, db_rows, run_cli
 from test_fetch import LOREM, article_page
 

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from archiver.cli import cli
+from archiver.interfaces.cli import cli
 from archiver.settings import SETTINGS, load_config
 from conftest import REPO
 

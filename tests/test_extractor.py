@@ -1,4 +1,4 @@
-"""archiver.extractor: bytes in, article out. Pure tests: fixtures read in place, no server."""
+"""archiver.content.extractor: bytes in, article out. Pure tests: fixtures read in place, no server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from archiver.extractor import (
+from archiver.content.extractor import (
     Article,
     ExtractionError,
     decode_html,
@@ -195,7 +195,7 @@ def test_trafilatura_eval_windows_1252_page_served_without_charset() -> None:
 def test_garbage_share_of_utf8_counts_bytes_as_the_text_scan_would(body: bytes) -> None:
     """The UTF-8 shortcut of _garbage_share (controls counted in the bytes) gives the share a
     scan of the decoded text gives."""
-    from archiver.extractor import _GARBAGE, _garbage_share
+    from archiver.content.extractor import _GARBAGE, _garbage_share
 
     text, charset = decode_html(body, "text/html; charset=utf-8")
     assert charset == "utf-8"

@@ -1,4 +1,4 @@
-"""archiver.feeds: the shared feed corpus, the Moscow Times fixture, and SECURITY.md section C."""
+"""archiver.content.feeds: the shared feed corpus, the Moscow Times fixture, and SECURITY.md section C."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from archiver.feeds import (
+from archiver.content.feeds import (
     CATEGORY_MAX_COUNT,
     CATEGORY_MAX_LEN,
     DISCOVER_MAX,

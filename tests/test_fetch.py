@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from archiver.pages import content_fingerprint
-from archiver.store import load_body, open_db
+from archiver.jobs.pages import content_fingerprint
+from archiver.store.db import load_body, open_db
 from conftest import MOSCOW, Site, assert_clean_error, db_rows, moscow_site, run_cli
 
 ARTICLE_PATH = "/2015/01/13/kim-jong-un-reportedly-due-to-visit-moscow-in-may-a42825"

@@ -1,4 +1,4 @@
-"""archiver.opml: reading subscription lists safely and writing them back."""
+"""archiver.content.opml: reading subscription lists safely and writing them back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.opml import OpmlError, OpmlFeed, export_opml, parse_opml
+from archiver.content.opml import OpmlError, OpmlFeed, export_opml, parse_opml
 
 
 def opml(body: str, prolog: str = "") -> bytes:

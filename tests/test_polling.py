@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from archiver.polling import due_jobs, poll_once
-from archiver.session import Session
-from archiver.subscriptions import subscribe
+from archiver.jobs.polling import due_jobs, poll_once
+from archiver.jobs.session import Session
+from archiver.jobs.subscriptions import subscribe
 from conftest import CORPUS, Clock, Request, Response, Site, assert_clean_error, db_rows, moscow_site, run_cli
 from test_fetch import LOREM, article_page
 

@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from archiver.fetcher import Fetcher
-from archiver.robots import MAX_CRAWL_DELAY, RobotsPolicy
+from archiver.net.fetcher import Fetcher
+from archiver.net.robots import MAX_CRAWL_DELAY, RobotsPolicy
 from archiver.settings import load_config
 from conftest import Response, Site, db_rows, run_cli
 from test_fetch import LOREM, article_page

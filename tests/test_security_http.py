@@ -42,7 +42,7 @@ import zstandard
 
 from conftest import Site, db_rows
 
-from archiver.fetcher import ACCEPT_ENCODING, Fetcher
+from archiver.net.fetcher import ACCEPT_ENCODING, Fetcher
 from archiver.settings import SETTINGS, load_config
 
 GB = 1 << 30
@@ -412,7 +412,7 @@ def archiver_fetch(*urls: str, env: dict[str, str] | None = None) -> Run:
 
 LEAN_FETCH = r"""
 import json, sys
-from archiver.fetcher import Fetcher
+from archiver.net.fetcher import Fetcher
 from archiver.settings import load_config
 headers = json.loads(sys.argv[1])
 with Fetcher(load_config()) as fetcher:

@@ -33,10 +33,10 @@ import pytest
 
 from conftest import Response, Site, assert_clean_error, db_rows, run_cli
 
-from archiver.addresses import BlockedAddress, embedded_ipv4, vet_address, why_not_public
-from archiver.fetcher import Fetcher
+from archiver.net.addresses import BlockedAddress, embedded_ipv4, vet_address, why_not_public
+from archiver.net.fetcher import Fetcher
 from archiver.settings import SETTINGS, load_config
-from archiver.urls import BadURL, canonical_url, check_url, redact_url
+from archiver.content.urls import BadURL, canonical_url, check_url, redact_url
 
 PUBLISHER_ONLY = "127.0.0.2/32"
 REFUSALS = {"blocked_address", "bad_url", "unsupported_scheme", "credentials_in_url"}
@@ -184,7 +184,7 @@ def snapshot_urls(db: Path) -> set[str]:
 
 def database_text(db: Path) -> str:
     """Every value in every table, bodies decompressed: for 'this never reached the archive'."""
-    from archiver.store import decompress_body
+    from archiver.store.db import decompress_body
 
     conn = sqlite3.connect(db)
     try:

@@ -1,12 +1,12 @@
 """Static guards (issue 6, SECURITY.md A.8, A.11, D.36): checks on the source of archiver/, by
 its syntax tree, so that a side path around the one guarded client cannot creep in.
 
-- only ``archiver/fetcher.py`` imports an HTTP (or other network) client library;
-- only ``archiver/fetcher.py`` opens sockets (others may ask for their host name);
+- only ``archiver/net/fetcher.py`` imports an HTTP (or other network) client library;
+- only ``archiver/net/fetcher.py`` opens sockets (others may ask for their host name);
 - every ``feedparser.parse`` call is handed ``io.BytesIO(...)``, never a str or bytes that
   feedparser would try as a path or URL; feedparser's own fetcher is never used;
 - trafilatura's downloader is never called, and in any process that has imported
-  ``archiver.extractor`` it raises instead of touching the network.
+  ``archiver.content.extractor`` it raises instead of touching the network.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from conftest import REPO
 
 PACKAGE = REPO / "archiver"
-FETCHER = PACKAGE / "fetcher.py"
+FETCHER = PACKAGE / "net" / "fetcher.py"
 
 NETWORK_MODULES = {
     "httpx", "httpcore", "h11", "h2", "requests", "urllib3", "aiohttp", "pycurl", "http.client",
@@ -79,7 +79,7 @@ def test_the_package_is_found() -> None:
 def test_only_the_fetcher_imports_network_clients() -> None:
     """SECURITY.md A.11, issue 6 static guards: httpx, httpcore, requests, urllib3, aiohttp,
     http.client, urllib.request (and other network clients) are imported by
-    archiver/fetcher.py alone."""
+    archiver/net/fetcher.py alone."""
     offenders = [f"{path.relative_to(REPO)}:{line} imports {module}"
                  for path, tree in sources() if path != FETCHER
                  for module, line in imported_modules(tree) if _is_network(module)]
@@ -184,7 +184,7 @@ def test_trafilatura_downloader_never_called() -> None:
 
 TRAFILATURA_PROBE = r"""
 import sys
-import archiver.extractor  # disables trafilatura's network functions in this process
+import archiver.content.extractor  # disables trafilatura's network functions in this process
 import trafilatura, trafilatura.downloads, trafilatura.feeds, trafilatura.settings, trafilatura.sitemaps
 # trafilatura's own SSRF guard would refuse loopback: turn it off, so that only archiver's
 # patch stands between these calls and the server
@@ -250,7 +250,7 @@ class Listener:
 
 
 def test_trafilatura_downloader_raises_after_extractor_import(tmp_path: Path) -> None:
-    """SECURITY.md D.36: in a fresh process that imports ``archiver.extractor`` (as every
+    """SECURITY.md D.36: in a fresh process that imports ``archiver.content.extractor`` (as every
     extraction worker does), trafilatura's network entry points raise, and a listener on
     loopback gets no connection at all, even with trafilatura's own SSRF guard switched off:
     the downloader (with its insecure TLS fallback) is unusable, whatever the address."""
@@ -270,10 +270,10 @@ def test_trafilatura_downloader_raises_after_extractor_import(tmp_path: Path) ->
 
 def test_trafilatura_probe_would_reach_the_server(tmp_path: Path) -> None:
     """SECURITY.md D.36 (harness): the probe above is not vacuous: without
-    ``archiver.extractor`` imported, the same calls do connect to the loopback listener."""
+    ``archiver.content.extractor`` imported, the same calls do connect to the loopback listener."""
     listener = Listener()
     try:
-        probe_without = TRAFILATURA_PROBE.replace("import archiver.extractor", "pass")
+        probe_without = TRAFILATURA_PROBE.replace("import archiver.content.extractor", "pass")
         subprocess.run([sys.executable, "-c", probe_without, listener.url],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert listener.connections > 0

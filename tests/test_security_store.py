@@ -1,5 +1,5 @@
 """SECURITY.md §4 section F: durability and concurrency of the store (items 44-46, 48-51 as they
-apply to `archiver fetch` and ``archiver.store``, and 47 with the daemon's checkpoint).
+apply to `archiver fetch` and ``archiver.store.db``, and 47 with the daemon's checkpoint).
 
 The invariants checked after every crash and every run (``assert_consistent``):
 ``PRAGMA integrity_check`` is ``ok``, foreign keys hold, no page has two snapshots with the same
@@ -27,7 +27,7 @@ import pytest
 
 from conftest import REPO, Site, db_rows, run_cli
 
-from archiver.store import migrations, open_db, transaction
+from archiver.store.db import migrations, open_db, transaction
 
 TOPICS = ["harbour", "railway", "library", "museum", "council", "bridge", "market", "school",
           "hospital", "airport", "stadium", "theatre", "park", "river", "forest", "orchard"]
@@ -135,7 +135,7 @@ def test_kill_9_during_fetch_then_rerun(publisher: Site, tmp_path: Path) -> None
 
 def test_writer_not_blocked_by_long_reader(publisher: Site, tmp_path: Path) -> None:
     """SECURITY.md F.45: a read-only reader (``mode=ro``, as Datasette opens it) holds
-    ``BEGIN; SELECT ...`` for up to 10 s. Meanwhile a commit through ``archiver.store`` takes
+    ``BEGIN; SELECT ...`` for up to 10 s. Meanwhile a commit through ``archiver.store.db`` takes
     under 1 s, and a whole `archiver fetch` run commits and exits while the reader still holds
     its transaction (WAL mode). The reader keeps its consistent view until it ends."""
     first = publisher.route("/first", article(1))
@@ -181,7 +181,7 @@ def test_writer_not_blocked_by_long_reader(publisher: Site, tmp_path: Path) -> N
 
 INCREMENTER = textwrap.dedent("""
     import sys
-    from archiver.store import migrations, open_db, transaction
+    from archiver.store.db import migrations, open_db, transaction
     db = open_db(sys.argv[1])
     rows = int(sys.argv[3])
     if rows:
@@ -196,7 +196,7 @@ INCREMENTER = textwrap.dedent("""
 
 def test_concurrent_read_modify_write(tmp_path: Path) -> None:
     """SECURITY.md F.46: two processes each run 1,000 read-modify-write increments of one row
-    through ``archiver.store.transaction`` (``BEGIN IMMEDIATE`` with retry), one of them also
+    through ``archiver.store.db.transaction`` (``BEGIN IMMEDIATE`` with retry), one of them also
     inserting 10k rows in one transaction: no lost update (the counter ends at 2000), no
     unhandled ``SQLITE_BUSY``, both exit 0, and the bulk insert is all there."""
     db_path = tmp_path / "archive.db"
@@ -384,8 +384,8 @@ def test_idempotent_reruns(publisher: Site, tmp_path: Path) -> None:
 def test_wal_stays_bounded_under_overlapping_readers(tmp_path: Path) -> None:
     """SECURITY.md F.47: readers that keep overlapping read transactions (as Datasette does)
     while the archive is written: the daemon's periodic checkpoint keeps the -wal file bounded."""
-    from archiver.daemon import Daemon
-    from archiver.session import Session
+    from archiver.jobs.daemon import Daemon
+    from archiver.jobs.session import Session
     from archiver.settings import load_config
 
     db_path = tmp_path / "wal.db"

@@ -19,10 +19,10 @@ from typing import Any, Iterator
 from sqlite_utils import Database
 
 from conftest import Site, assert_clean_error, moscow_site, run_cli
-from archiver.datasette_plugin import Segment, inline_script_hashes, web_url, word_diff
-from archiver.serve import DATASETTE_SETTINGS, load_metadata
-from archiver.store import find_page_id, insert_snapshot, open_db, transaction, utcnow
-from archiver.urls import canonical_url
+from archiver.interfaces.datasette_plugin import Segment, inline_script_hashes, web_url, word_diff
+from archiver.interfaces.serve import DATASETTE_SETTINGS, load_metadata
+from archiver.store.db import find_page_id, insert_snapshot, open_db, transaction, utcnow
+from archiver.content.urls import canonical_url
 
 QUERIES = ("latest_articles", "changed_articles", "feed_health", "recent_failures", "url_history")
 TABLES = ("snapshots", "pages", "page_urls", "feeds", "entries", "captures", "bodies")

@@ -1,4 +1,4 @@
-"""archiver.xpathregex: re:test() calls rewritten into native XPath must select exactly the same
+"""archiver.content.xpathregex: re:test() calls rewritten into native XPath must select exactly the same
 elements as Python's re.search, on real attribute values and on strings built from each pattern."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import trafilatura.settings
 import trafilatura.xpaths
 from lxml import etree
 
-from archiver.xpathregex import regex_to_xpath, rewrite_xpath, unsupported_reason
+from archiver.content.xpathregex import regex_to_xpath, rewrite_xpath, unsupported_reason
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 NS = {"re": "http://exslt.org/regular-expressions"}
@@ -267,7 +267,7 @@ def test_random_patterns_match_python_re():
 
 def test_the_extractor_runs_the_rewritten_expressions():
     """Importing archiver.extractor leaves in trafilatura only the re:test calls kept as they were."""
-    importlib.import_module("archiver.extractor")  # rewrites trafilatura's expressions on import
+    importlib.import_module("archiver.content.extractor")  # rewrites trafilatura's expressions on import
 
     live = sum(x.path.count("re:test(") for xs in _xpaths(trafilatura.xpaths).values() for x in xs)
     kept = sum(rewrite_xpath(x.path)[2] for xs in XPATHS.values() for x in xs)

@@ -4,7 +4,7 @@ paid once and every forked worker starts warm."""
 
 import gc
 
-from archiver import extractor, feeds
+from archiver.content import extractor, feeds
 
 _PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>Warm-up article - Example News</title><meta name="author" content="A. Writer">

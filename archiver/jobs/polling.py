@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from archiver import feeds
-from archiver.fetcher import FetchResult, retry_after_seconds
-from archiver.pages import PageJob, PageOutcome, Previous
-from archiver.schedule import backoff_delay, feed_interval
-from archiver.store import (ensure_page, get_row, insert_row, iso, parse_iso, save_body, save_capture,
+from archiver.content import feeds
+from archiver.net.fetcher import FetchResult, retry_after_seconds
+from archiver.jobs.pages import PageJob, PageOutcome, Previous
+from archiver.jobs.schedule import backoff_delay, feed_interval
+from archiver.store.db import (ensure_page, get_row, insert_row, iso, parse_iso, save_body, save_capture,
                             transaction, update_row)
-from archiver.urls import BadURL, canonical_url, check_url, host_of
-from archiver.workers import TaskFailed
+from archiver.content.urls import BadURL, canonical_url, check_url, host_of
+from archiver.jobs.workers import TaskFailed
 
 FEED_MEDIA_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml",
                               "application/xml", "text/xml", "application/feed+xml"})

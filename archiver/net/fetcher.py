@@ -55,9 +55,9 @@ import brotli
 import httpcore
 import httpx
 
-from archiver.addresses import BlockedAddress, IPNetwork, vet_address
+from archiver.net.addresses import BlockedAddress, IPNetwork, vet_address
 from archiver.settings import Config
-from archiver.urls import BadURL, check_url, host_of, redact_url, redact_userinfo
+from archiver.content.urls import BadURL, check_url, host_of, redact_url, redact_userinfo
 
 log = logging.getLogger(__name__)
 # httpcore logs raw response headers at DEBUG (a Set-Cookie, a Location carrying credentials);

@@ -9,14 +9,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from archiver.article import Article, ExtractionError, extract_in_worker
-from archiver.fetcher import FetchResult
-from archiver.schedule import backoff_delay, page_next_check
-from archiver.store import (add_aliases, ensure_page, find_page_id, get_row, insert_snapshot, iso,
+from archiver.content.article import Article, ExtractionError, extract_in_worker
+from archiver.net.fetcher import FetchResult
+from archiver.jobs.schedule import backoff_delay, page_next_check
+from archiver.store.db import (add_aliases, ensure_page, find_page_id, get_row, insert_snapshot, iso,
                             latest_snapshot, parse_iso, save_body, save_capture, transaction,
                             update_row)
-from archiver.urls import BadURL, canonical_url, host_of
-from archiver.workers import TaskFailed
+from archiver.content.urls import BadURL, canonical_url, host_of
+from archiver.jobs.workers import TaskFailed
 
 REMOVED_STATUSES = frozenset({404, 410})
 

@@ -10,13 +10,13 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
-from archiver.fetcher import Fetcher
-from archiver.robots import RobotsPolicy
-from archiver.runner import Runner
-from archiver.schedule import parse_recheck_schedule
+from archiver.net.fetcher import Fetcher
+from archiver.net.robots import RobotsPolicy
+from archiver.jobs.runner import Runner
+from archiver.jobs.schedule import parse_recheck_schedule
 from archiver.settings import Config
-from archiver.store import open_db
-from archiver.workers import WorkerPool
+from archiver.store.db import open_db
+from archiver.jobs.workers import WorkerPool
 
 
 def utc_now() -> datetime:

@@ -40,7 +40,7 @@ def _start_worker(megabytes: int) -> None:
 def _fork_context() -> Any:
     """The forkserver context, whose server has imported and warmed up the extractor."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["archiver.preload"])
+    context.set_forkserver_preload(["archiver.jobs.preload"])
     return context
 
 

@@ -10,19 +10,19 @@ from typing import Any, Iterable
 import click
 
 from archiver import __version__
-from archiver.cli_common import common_options
-from archiver.daemon import run_command, status_command
-from archiver.opml import OpmlError, export_opml, parse_opml
-from archiver.pages import PageJob, PageOutcome
-from archiver.polling import FeedJob, FeedOutcome, poll_once
-from archiver.render import snapshot_json, snapshot_markdown
-from archiver.serve import serve_command
-from archiver.session import Session, utc_now
+from archiver.interfaces.cli_common import common_options
+from archiver.jobs.daemon import run_command, status_command
+from archiver.content.opml import OpmlError, export_opml, parse_opml
+from archiver.jobs.pages import PageJob, PageOutcome
+from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
+from archiver.content.render import snapshot_json, snapshot_markdown
+from archiver.interfaces.serve import serve_command
+from archiver.jobs.session import Session, utc_now
 from archiver.settings import SETTINGS, Config, parse_duration
-from archiver.store import find_page_id, open_db, snapshot_version
-from archiver.subscriptions import (NothingToSubscribe, find_feeds, list_sources, remove, subscribe,
+from archiver.store.db import find_page_id, open_db, snapshot_version
+from archiver.jobs.subscriptions import (NothingToSubscribe, find_feeds, list_sources, remove, subscribe,
                                     sync_config_feeds, watch)
-from archiver.urls import BadURL, canonical_url, redact_url
+from archiver.content.urls import BadURL, canonical_url, redact_url
 
 
 @click.group()

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from archiver.cli_common import common_options
-from archiver.polling import Tally, due_jobs
+from archiver.interfaces.cli_common import common_options
+from archiver.jobs.polling import Tally, due_jobs
 from archiver.settings import Config
-from archiver.store import StoreError, iso, open_db, parse_iso, transaction
+from archiver.store.db import StoreError, iso, open_db, parse_iso, transaction
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -324,8 +324,8 @@ def run_command(config: Config) -> None:
     Example:
         archiver run --tick 30 --log-level INFO
     """
-    from archiver.session import Session
-    from archiver.subscriptions import sync_config_feeds
+    from archiver.jobs.session import Session
+    from archiver.jobs.subscriptions import sync_config_feeds
 
     if config.tick <= 0 or config.tick_batch <= 0:
         raise click.BadParameter("--tick and --batch must be positive")

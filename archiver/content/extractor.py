@@ -49,8 +49,8 @@ __all__ = [
     "sniff_non_html",
 ]
 
-from archiver.article import Article, ExtractionError
-from archiver.xpathregex import rewrite_xpath
+from archiver.content.article import Article, ExtractionError
+from archiver.content.xpathregex import rewrite_xpath
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from archiver.fetcher import Fetcher, FetchResult
-from archiver.urls import redact_url
+from archiver.net.fetcher import Fetcher, FetchResult
+from archiver.content.urls import redact_url
 
 log = logging.getLogger(__name__)
 

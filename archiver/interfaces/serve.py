@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from archiver.cli_common import common_options
+from archiver.interfaces.cli_common import common_options
 from archiver.settings import Config
-from archiver.store import StoreError, open_db
+from archiver.store.db import StoreError, open_db
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -54,7 +54,7 @@ def build_datasette(db_path: str | Path) -> Datasette:
     from datasette.database import Database
     from datasette.plugins import pm
 
-    from archiver import datasette_plugin
+    from archiver.interfaces import datasette_plugin
 
     if not pm.is_registered(datasette_plugin):
         pm.register(datasette_plugin, name="archiver")

@@ -11,8 +11,8 @@ from typing import Any, Callable
 import click
 
 from archiver.settings import ConfigError, load_config
-from archiver.store import StoreError
-from archiver.urls import BadURL
+from archiver.store.db import StoreError
+from archiver.content.urls import BadURL
 
 USER_ERRORS = (ConfigError, StoreError, BadURL)
 

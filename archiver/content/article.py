@@ -1,5 +1,5 @@
 """An extracted article and the error for a body that holds none: the records that cross from
-the extraction workers to the writer. Kept apart from ``archiver.extractor`` so that processes
+the extraction workers to the writer. Kept apart from ``archiver.content.extractor`` so that processes
 which only save articles never import trafilatura."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ExtractionError(Exception):
 
 
 def extract_in_worker(body: bytes, url: str, content_type: str | None, max_bytes: int) -> Article:
-    """``archiver.extractor.extract_article``, imported where it runs: in a worker process."""
-    from archiver.extractor import extract_article
+    """``archiver.content.extractor.extract_article``, imported where it runs: in a worker process."""
+    from archiver.content.extractor import extract_article
 
     return extract_article(body, url, content_type, max_bytes=max_bytes)

@@ -25,9 +25,9 @@ from datasette.utils.asgi import NotFound, Response
 from jinja2 import meta
 from markupsafe import Markup
 
-from archiver.render import human_date, paragraphs
-from archiver.serve import DATABASE_NAME as DATABASE
-from archiver.urls import canonical_url
+from archiver.content.render import human_date, paragraphs
+from archiver.interfaces.serve import DATABASE_NAME as DATABASE
+from archiver.content.urls import canonical_url
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 

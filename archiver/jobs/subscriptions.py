@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from archiver import feeds
-from archiver.polling import FeedJob
-from archiver.store import ensure_page, find_page_id, iso, save_body, save_capture, transaction
-from archiver.urls import canonical_url
+from archiver.content import feeds
+from archiver.jobs.polling import FeedJob
+from archiver.store.db import ensure_page, find_page_id, iso, save_body, save_capture, transaction
+from archiver.content.urls import canonical_url
 
 
 @dataclass(frozen=True)

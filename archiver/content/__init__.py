@@ -1,0 +1,1 @@
+"""What the archive makes of bytes: articles, feeds, URLs, rendering. Pure: imports neither net nor store."""

@@ -1,0 +1,1 @@
+"""The work: archiving pages and feeds, the worker pool, the schedule, the daemon."""

@@ -1,0 +1,1 @@
+"""The network: the one hardened HTTP client, address vetting, robots.txt."""
