@@ -278,8 +278,11 @@ def save_capture(db: sqlite_utils.Database, result: Any, kind: str, *, outcome: 
         "redirects": json.dumps(list(result.redirects)), "started_at": result.started_at,
         "elapsed_ms": result.elapsed_ms, "size": None if result.body is None else len(result.body),
         "body_sha256": body_sha256, "error": result.error, "error_detail": result.error_detail,
-        "outcome": outcome, "feed_id": feed_id, "page_id": page_id,
+        "outcome": outcome, "feed_id": feed_id, "page_id": page_id, "ip_address": result.ip_address,
     }
+    if result.origin is not None:  # read from an archive file, not fetched
+        row.update(imported_from=result.origin.file, warc_record_id=result.origin.record_id,
+                   warc_offset=result.origin.offset)
     return insert_row(db, "captures", row)
 
 
@@ -363,3 +366,17 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
     validators and body hash."""
     for column in ("etag", "last_modified", "last_body_sha256"):
         db.table("pages").add_column(column, str)
+
+
+@migrations()
+def m005_capture_provenance(db: sqlite_utils.Database) -> None:
+    """Where each capture's evidence came from: the address the fetcher connected to, or, for a
+    capture read from a WARC file, that file, the record's ID and its offset in the file."""
+    captures = db.table("captures")
+    captures.add_column("ip_address", str)
+    captures.add_column("imported_from", str)
+    captures.add_column("warc_record_id", str)
+    captures.add_column("warc_offset", int)
+    captures.create_index(["warc_record_id"])
+    # an export writes each capture's snapshots after it: found by capture, not by a scan
+    db.table("snapshots").create_index(["capture_id"])
