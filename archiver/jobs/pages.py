@@ -77,17 +77,24 @@ def content_fingerprint(title: str | None, text: str) -> str:
 
 
 class PageJob:
-    """Archive one page now. ``context`` carries the shared fetcher, worker pool and config."""
+    """Archive one page now. ``context`` carries the shared fetcher, worker pool and config.
 
-    def __init__(self, context: Any, url: str, on_feed: Any = None, previous: Previous | None = None):
+    With ``fetched`` (an exchange read from an archive file) nothing is fetched: that exchange is
+    extracted and saved as if the fetcher had just returned it."""
+
+    def __init__(self, context: Any, url: str, on_feed: Any = None, previous: Previous | None = None,
+                 fetched: FetchResult | None = None):
         self.context = context
         self.url = url
         self.canonical = canonical_url(url)
         self.host = host_of(self.canonical)
         self.on_feed = on_feed
         self.previous = previous
+        self.fetched = fetched
 
     def work(self) -> PageWork:
+        if self.fetched is not None:
+            return self.examine(self.fetched)
         ctx = self.context
         refusal = ctx.robots_refusal(self.url) if ctx.robots_refusal else None
         if refusal is not None:
@@ -95,6 +102,11 @@ class PageJob:
         previous = self.previous
         fetched = ctx.fetcher.fetch(self.url, headers=previous.validators() if previous else None,
                                     may_follow=ctx.robots_refusal)
+        return self.examine(fetched)
+
+    def examine(self, fetched: FetchResult) -> PageWork:
+        """What to make of an exchange: nothing new, a failure, a feed, or an extracted article."""
+        ctx, previous = self.context, self.previous
         if previous is not None and (fetched.not_modified or (
                 fetched.ok and fetched.body_sha256 == previous.body_sha256)):
             return PageWork(fetched, same_bytes=True)
