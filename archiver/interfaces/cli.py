@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import click
 
 from archiver import __version__
-from archiver.interfaces.cli_common import common_options
+from archiver.interfaces.cli_common import common_options, parse_since
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
@@ -18,6 +18,7 @@ from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
 from archiver.interfaces.serve import serve_command
 from archiver.jobs.session import Session, utc_now
+from archiver.net.fetcher import default_headers
 from archiver.settings import SETTINGS, Config, parse_duration
 from archiver.store.db import find_page_id, open_db, snapshot_version
 from archiver.jobs.subscriptions import (NothingToSubscribe, find_feeds, list_sources, remove, subscribe,
@@ -291,17 +292,39 @@ def sources(config: Config, as_json: bool) -> None:
 
 
 @cli.command(name="import")
-@click.argument("opml_file", type=click.File("rb"))
+@click.argument("args", nargs=-1, required=True, metavar="[opml|warc] FILE...")
 @common_options
-def import_command(config: Config, opml_file: Any) -> None:
-    """Subscribe to every feed in an OPML file (nested outlines too; duplicates ignored).
+def import_command(config: Config, args: tuple[str, ...]) -> None:
+    """Import subscriptions from OPML, or pages from WARC/ARC files.
+
+    `archiver import opml FILE` subscribes to every feed in an OPML file (nested outlines too;
+    duplicates ignored); `archiver import FILE.opml` does the same. `archiver import warc FILE...`
+    archives every HTML page a WARC or ARC file (gzip or not, from any tool) holds, as a fetch
+    would, dated by the records; importing a file again adds nothing. A bad record is reported
+    with its offset and skipped, the rest is imported, and the exit status is 1.
 
     \b
     Example:
         archiver import subscriptions.opml
+        archiver import warc crawl-2024.warc.gz old-site.arc.gz
     """
+    fmt, files = (args[0], args[1:]) if args[0] in ("opml", "warc") else ("opml", args)
+    if not files:
+        raise click.UsageError(f"give the {fmt.upper()} file(s) to import")
+    if fmt == "warc":
+        _import_warc(config, [Path(f) for f in files])
+        return
+    if len(files) > 1:
+        raise click.UsageError("give one OPML file")
+    _import_opml(config, files[0])
+
+
+def _import_opml(config: Config, name: str) -> None:
     try:
-        found = parse_opml(opml_file.read(), source=opml_file.name)
+        with click.open_file(name, "rb") as opml_file:
+            found = parse_opml(opml_file.read(), source=name)
+    except OSError as exc:
+        raise click.BadParameter(f"{name!r}: {exc.strerror or exc}", param_hint="FILE") from None
     except OpmlError as exc:
         raise click.ClickException(str(exc)) from None
     db = open_db(config.db)
@@ -317,6 +340,30 @@ def import_command(config: Config, opml_file: Any) -> None:
         if done.created:
             click.echo(f"added     {done.url}")
     click.echo(f"{added} feeds added, {skipped} already subscribed")
+
+
+def _import_warc(config: Config, files: list[Path]) -> None:
+    from archiver.interfaces.warc_import import WarcImport  # warcio, for the commands that use it
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="FILE")
+    failed = False
+    with Session(config) as session:
+        importer = WarcImport(session)
+        for path in files:
+            try:
+                tally = importer.run(path)
+            except OSError as exc:
+                click.echo(f"Error: {path}: {exc.strerror or exc}", err=True)
+                failed = True
+                continue
+            for problem in tally.problems:
+                click.echo(f"Error: {path}: {problem} (skipped)", err=True)
+            failed = failed or bool(tally.problems)
+            click.echo(tally.summary())
+    if failed:
+        sys.exit(1)
 
 
 @cli.command(name="export-opml")
@@ -350,6 +397,79 @@ def poll(config: Config, everything: bool) -> None:
         sync_config_feeds(session.db, config.feeds, session.now())
         tally = poll_once(session, everything)
     click.echo(tally.summary())
+
+
+@cli.group()
+def export() -> None:
+    """Export the archive's evidence in exchange formats.
+
+    \b
+    Example:
+        archiver export warc -o evidence.warc.gz --url https://example.com/a
+    """
+
+
+@export.command(name="warc")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="the WARC file to write (.warc.gz; - for standard output) [default archiver-TIME.warc.gz]")
+@click.option("--since", default=None, metavar="WHEN",
+              help="only captures since WHEN: an ISO date or time, or a duration ago (7d, 12h)")
+@click.option("--url", "urls", multiple=True, metavar="URL", help="only the captures of this page (repeatable)")
+@click.option("--feed", "feeds", multiple=True, metavar="URL",
+              help="only this feed's captures and its entries' pages' (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@common_options
+def export_warc(config: Config, output: str | None, since: str | None, urls: tuple[str, ...],
+                feeds: tuple[str, ...], as_json: bool) -> None:
+    """Write the archive's captures and snapshots as a WARC 1.1 file, to hand evidence on.
+
+    Each capture becomes a request and a response record (a revisit for a body already in the
+    file or a 304; a metadata record saying why for a refused or failed exchange), each snapshot
+    a conversion record holding the extracted article as JSON. Replay it in pywb or
+    ReplayWeb.page; `archiver import warc` reads it back.
+
+    \b
+    Example:
+        archiver export warc -o evidence.warc.gz --since 2024-01-01
+        archiver export warc -o - --url https://example.com/a | gzip -t
+    """
+    from archiver.interfaces.warc_export import write_warc  # warcio, for the commands that use it
+
+    db = _existing_archive(config)
+    selection = _warc_selection(db, since, urls, feeds)
+    target = output or f"archiver-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.warc.gz"
+    try:
+        tally = write_warc(db, target, selection, default_headers(config))
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    summary = {"file": target, "captures": tally.captures, "records": dict(tally.records)}
+    line = json.dumps(summary, indent=2) if as_json else f"{target}: {tally.summary()}"
+    click.echo(line, err=target == "-")
+
+
+def _warc_selection(db: Any, since: str | None, urls: tuple[str, ...], feeds: tuple[str, ...]) -> Any:
+    from archiver.interfaces.warc_export import Selection
+
+    page_ids = []
+    for url in urls:
+        page_id = find_page_id(db, canonical_url(url))
+        if page_id is None:
+            raise click.ClickException(f"not in the archive: {url}")
+        page_ids.append(page_id)
+    feed_ids = []
+    for url in feeds:
+        row = db.execute("SELECT id FROM feeds WHERE url IN (?, ?)", [url, canonical_url(url)]).fetchone()
+        if row is None:
+            raise click.ClickException(f"not a feed in the archive: {url}")
+        feed_ids.append(row[0])
+    try:
+        moment = parse_since(since, utc_now()) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    described = {"since": moment, "url": list(urls), "feed": list(feeds)}
+    return Selection(moment, tuple(page_ids), tuple(feed_ids), described)
 
 
 cli.add_command(run_command, "run")

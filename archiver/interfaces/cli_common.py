@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import click
 
-from archiver.settings import ConfigError, load_config
-from archiver.store.db import StoreError
+from archiver.settings import ConfigError, load_config, parse_duration
+from archiver.store.db import StoreError, iso
 from archiver.content.urls import BadURL
 
 USER_ERRORS = (ConfigError, StoreError, BadURL)
@@ -47,3 +48,19 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+
+
+def parse_since(text: str, now: datetime) -> str:
+    """The moment a ``--since`` names, as archive time text: an ISO date or time (UTC unless it
+    says otherwise), or a duration ago with its unit (90m, 12h, 7d, 2w); ValueError otherwise."""
+    text = text.strip()
+    if text[-1:].lower() in ("s", "m", "h", "d", "w"):
+        try:
+            return iso(now - timedelta(seconds=parse_duration(text)))
+        except ValueError:
+            pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a time or a duration: {text!r} (try 2024-01-31, 2024-01-31T12:00 or 7d)") from None
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
