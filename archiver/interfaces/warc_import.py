@@ -4,7 +4,10 @@ Each ``response`` or ``resource`` record of an HTML page (status 2xx) becomes an
 each ``revisit`` the exchange it stands for: a 304 (server-not-modified), or the body of the
 record it refers to (found by WARC-Refers-To, then payload digest, then target URI and date).
 The exchange goes through the page job of ``archiver fetch`` with the fetch left out: the same
-canonical URLs, extraction in the worker pool, deduplication and one transaction per capture.
+canonical URLs, extraction in the worker pool, deduplication and one transaction per capture;
+like a re-check, a 304 or the very body of the page's last capture is recorded as unchanged
+without extracting it again. Redirect responses recorded just before a page's response become
+that capture's redirect chain, so the page is the one the first URL led to.
 The capture keeps the record's WARC-Date as its time, and the file (name and sha256), the
 record's ID and offset as its provenance. A record already imported (same record ID: an ARC
 record, which has none, gets one made of the file's hash and its offset) is skipped, so
@@ -39,7 +42,7 @@ from archiver.content.urls import BadURL, canonical_url
 from archiver.jobs.pages import PageJob, PageOutcome, Previous
 from archiver.net.fetcher import (REDIRECT_STATUSES, FetchError, FetchResult, Origin, content_encoding,
                                   decode_body, kept_headers)
-from archiver.store.db import load_body
+from archiver.store.db import find_page_id, load_body
 
 log = logging.getLogger(__name__)
 
@@ -328,12 +331,19 @@ class WarcImport:
                if job.fetched is not None):
             self._flush()  # versions of one page are saved in the order of the file
         moment = datetime.fromisoformat(fetched.started_at)
-        previous = Previous() if fetched.not_modified else None
         self._pending.append(PageJob(_AtRecordTime(self.session, moment), fetched.requested_url,
-                                     previous=previous, fetched=fetched))
+                                     previous=self._previous(urls), fetched=fetched))
         self._pending_bytes += len(fetched.body or b"")
         if len(self._pending) >= self.batch_size or self._pending_bytes >= _BATCH_BYTES:
             self._flush()
+
+    def _previous(self, urls: set[str]) -> Previous:
+        """What the page's last good capture left, as a re-check is given it: a 304, or the very
+        body of that capture, is recorded as unchanged without extracting it again."""
+        page_id = find_page_id(self.db, *sorted(urls))
+        row = self.db.execute("SELECT etag, last_modified, last_body_sha256 FROM pages WHERE id = ?",
+                              [page_id]).fetchone() if page_id is not None else None
+        return Previous(*row) if row is not None else Previous()
 
     def _flush(self) -> None:
         """Extract and save what is queued (extraction overlapping, one writer, as a fetch)."""
