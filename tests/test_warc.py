@@ -31,7 +31,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.jobs.pages import PageJob, Previous
 from archiver.jobs.session import Session
 from archiver.settings import load_config
-from conftest import CORPUS, REPO, Response, Site, assert_clean_error, db_rows, run_cli
+from conftest import CORPUS, REPO, Response, Site, assert_clean_error, db_rows, moscow_site, run_cli
 
 BIN = Path(sys.executable).parent
 PYWB = Path(os.environ.get("ARCHIVER_PYWB_VENV", REPO / ".venv-pywb")) / "bin"
@@ -351,6 +351,22 @@ def test_export_to_standard_output_and_selections(evidence: Evidence, tmp_path: 
                     "--since", "2999-01-01", "--json")
     assert later.code == 0, later
     assert json.loads(later.out)["records"] == {"warcinfo": 1}
+
+
+def test_export_of_a_feed_holds_it_and_its_entries_pages(site: Site, tmp_path: Path) -> None:
+    urls = moscow_site(site)
+    assert run_cli("add", urls["feed"]).code == 0
+    assert run_cli("poll", "--all").code == 0
+    other = site.route("/other", article("Not in the feed"))
+    assert run_cli("fetch", other).code == 0
+    out = tmp_path / "feed.warc.gz"
+    done = run_cli("export", "warc", "-o", str(out), "--feed", urls["feed"])
+    assert done.code == 0, done
+    found = records(out)
+    responses = {r["warc"]["WARC-Target-URI"].split("?")[0] for r in found if r["type"] == "response"}
+    assert responses == {urls["feed"], urls["article"], urls["tram-line"], urls["winter-festival"]}
+    assert len([r for r in found if r["type"] == "conversion"]) == 3
+    assert 'archiver-selection: {"feed": ["' in found[0]["payload"].decode()
 
 
 def test_export_errors_are_one_line(evidence: Evidence, tmp_path: Path) -> None:

@@ -119,6 +119,7 @@ class WarcImport:
         self._pending: list[PageJob] = []
         self._pending_bytes = 0
         self.tally = ImportTally("")
+        self._hops: dict[str, tuple[dict[str, Any], datetime]] = {}  # redirect target: (hop, when)
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS warc_seen (record_id TEXT PRIMARY KEY, "
                         "digest TEXT, uri TEXT, date TEXT, sha256 TEXT)")
         self.db.execute("CREATE INDEX IF NOT EXISTS temp.warc_seen_digest ON warc_seen (digest)")
@@ -127,7 +128,7 @@ class WarcImport:
     def run(self, path: Path) -> ImportTally:
         """Import one file (OSError when it cannot be read at all)."""
         self.tally = tally = ImportTally(str(path))
-        self._hops: dict[str, tuple[dict[str, Any], datetime]] = {}
+        self._hops.clear()
         source = f"{path.name} sha256:{_file_sha256(path)}"
         with open(path, "rb") as stream:
             kind = _file_kind(stream)
@@ -265,7 +266,8 @@ class WarcImport:
         headers = record.rec_headers
         uri = str(headers.get_header("WARC-Target-URI"))
         http = record.http_headers if record.rec_type != "resource" else None
-        pairs = list(http.headers) if http is not None else [("Content-Type", _content_type(record) or "")]
+        content_type = _content_type(record)
+        pairs = list(http.headers) if http is not None else [("Content-Type", content_type)] if content_type else []
         status = _status(record) or 200
         started_at = _iso(headers.get_header("WARC-Date"))
         hops = self._redirects_to(uri, datetime.fromisoformat(started_at))
