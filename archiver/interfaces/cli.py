@@ -11,6 +11,7 @@ import click
 
 from archiver import __version__
 from archiver.interfaces.cli_common import common_options
+from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
@@ -355,3 +356,5 @@ def poll(config: Config, everything: bool) -> None:
 cli.add_command(run_command, "run")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
+cli.add_command(maintain_command, "maintain")
+cli.add_command(stats_command, "stats")

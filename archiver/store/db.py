@@ -363,3 +363,13 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
     validators and body hash."""
     for column in ("etag", "last_modified", "last_body_sha256"):
         db.table("pages").add_column(column, str)
+
+
+@migrations()
+def m008_maintenance(db: sqlite_utils.Database) -> None:
+    """One row per full maintenance pass (`archiver maintain`, the daemon's weekly job): when,
+    how long, and the file's size and free pages then."""
+    db.table("maintenance").create({
+        "id": int, "ran_at": str, "seconds": float, "file_bytes": int, "free_pages": int,
+        "page_size": int, "checkpoint_busy": int, "summary": str,
+    }, pk="id")
