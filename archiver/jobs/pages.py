@@ -12,9 +12,9 @@ from typing import Any
 from archiver.content.article import Article, ExtractionError, extract_in_worker
 from archiver.net.fetcher import FetchResult
 from archiver.jobs.schedule import backoff_delay, page_next_check
-from archiver.store.db import (add_aliases, ensure_page, find_page_id, get_row, insert_snapshot, iso,
-                            latest_snapshot, parse_iso, save_body, save_capture, transaction,
-                            update_row)
+from archiver.store.db import (add_aliases, body_reference, ensure_page, find_page_id, get_row,
+                               insert_snapshot, iso, latest_snapshot, parse_iso, save_body,
+                               save_capture, transaction, update_row)
 from archiver.content.urls import BadURL, canonical_url, host_of
 from archiver.jobs.workers import TaskFailed
 
@@ -124,7 +124,7 @@ class PageJob:
         now = self.context.now()
         fetched, article = work.fetch, work.article
         page_id = self._page_id(db, fetched, article, iso(now))
-        body_sha = save_body(db, fetched)
+        body_sha = save_body(db, fetched, body_reference(db, page_id, self.canonical) if fetched.body else None)
         if work.same_bytes:
             recorded = "not_modified" if fetched.not_modified else "unchanged"
             save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
