@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -124,8 +124,8 @@ def replacing(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     removed. Without ``overwrite`` an existing ``target`` is an error, also one that appears
     while writing."""
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
     try:
+        temp.unlink(missing_ok=True)  # left by a killed run of the same process id
         yield temp
         _sync(temp)
         if overwrite:
@@ -138,7 +138,8 @@ def replacing(target: Path, *, overwrite: bool = True) -> Iterator[Path]:
     except OSError as exc:
         raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
-        temp.unlink(missing_ok=True)
+        with suppress(OSError):  # there is none when the directory itself is unusable
+            temp.unlink(missing_ok=True)
 
 
 def _sync(path: Path) -> None:
