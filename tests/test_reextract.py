@@ -203,3 +203,20 @@ def wait_for_reextracted(db: Path, proc: subprocess.Popen[bytes], at_least: int,
 
 def _has_column(db: Path) -> bool:
     return any(row[1] == "reextracted_from" for row in db_rows(db, "PRAGMA table_info(snapshots)"))
+
+
+def test_a_progress_bar_on_a_terminal_only(site: Site, tmp_path: Path) -> None:
+    import pty
+
+    fetched_archive(site, tmp_path, 10)
+    piped = run_cli("reextract")
+    assert "re-extracting" not in piped.err
+    controller, terminal = pty.openpty()  # standard output is a terminal, as `fetch` asks
+    try:
+        proc = subprocess.run([sys.executable, "-m", "archiver", "reextract"], stdout=terminal,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 0, proc.stderr
+    assert "re-extracting" in proc.stderr
