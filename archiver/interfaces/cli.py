@@ -11,6 +11,7 @@ import click
 from archiver import __version__
 from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
                                           progress)
+from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
@@ -347,6 +348,8 @@ def poll(config: Config, everything: bool) -> None:
 cli.add_command(run_command, "run")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
+cli.add_command(maintain_command, "maintain")
+cli.add_command(stats_command, "stats")
 cli.add_command(reextract_command, "reextract")
 
 

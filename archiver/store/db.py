@@ -387,6 +387,16 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m008_maintenance(db: sqlite_utils.Database) -> None:
+    """One row per full maintenance pass (`archiver maintain`, the daemon's weekly job): when,
+    how long, and the file's size and free pages then."""
+    db.table("maintenance").create({
+        "id": int, "ran_at": str, "seconds": float, "file_bytes": int, "free_pages": int,
+        "page_size": int, "checkpoint_busy": int, "summary": str,
+    }, pk="id")
+
+
+@migrations()
 def m006_reextraction(db: sqlite_utils.Database) -> None:
     """``snapshots.reextracted_from``: the snapshot a re-extraction of the same capture replaced
     (``archiver reextract``); NULL for snapshots made by a fetch."""
