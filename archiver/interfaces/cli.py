@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Iterable
 
 import click
 
 from archiver import __version__
-from archiver.interfaces.cli_common import common_options
+from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
+                                          progress)
 from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
+from archiver.interfaces.cli_backup import backup_command
+from archiver.interfaces.cli_export import jsonl_command, markdown_command
+from archiver.interfaces.cli_reextract import reextract_command
 from archiver.interfaces.serve import serve_command
 from archiver.jobs.session import Session, utc_now
 from archiver.settings import SETTINGS, Config, parse_duration
@@ -28,12 +31,16 @@ from archiver.content.urls import BadURL, canonical_url, redact_url
 
 @click.group()
 @click.version_option(__version__, prog_name="archiver")
+@group_options
 def cli() -> None:
     """Keep a faithful, searchable archive of the web pages and feeds you follow.
+
+    --db, --config and --log-level may come before the command's name or after it.
 
     \b
     Example:
         archiver fetch https://example.com/some/article
+        archiver --db other.db show https://example.com/some/article
     """
 
 
@@ -108,8 +115,7 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
                              for url in targets)
         bar_length = len(targets)
         show_bar = not quiet and sys.stdout.isatty() and len(targets) >= 10
-        with click.progressbar(length=len(targets), file=sys.stderr, label="archiving") if show_bar \
-                else _NoBar() as bar:
+        with progress(len(targets), "archiving", show_bar) as bar:
             for outcome in stream:
                 outcomes.append(outcome)
                 if not quiet:
@@ -123,21 +129,7 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
 def _existing_archive(config: Config, prefix: str = "") -> Any:
     """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
     error, and no file or directory is created there."""
-    if not Path(config.db).exists():
-        raise click.ClickException(f"{prefix}(there is no archive at {config.db})" if prefix
-                                   else f"there is no archive at {config.db}")
-    return open_db(config.db)
-
-
-class _NoBar:
-    def __enter__(self) -> "_NoBar":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
+    return open_db(existing_archive_path(config.db, prefix))
 
 
 @cli.command()
@@ -358,3 +350,20 @@ cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
 cli.add_command(maintain_command, "maintain")
 cli.add_command(stats_command, "stats")
+cli.add_command(reextract_command, "reextract")
+
+
+@cli.group()
+def export() -> None:
+    """Write the archive's evidence and articles out.
+
+    \b
+    Example:
+        archiver export jsonl --latest -o articles.jsonl
+        archiver export markdown articles/
+    """
+
+
+export.add_command(jsonl_command, "jsonl")
+export.add_command(markdown_command, "markdown")
+cli.add_command(backup_command, "backup")

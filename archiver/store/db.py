@@ -395,6 +395,27 @@ def snapshot_version(db: sqlite_utils.Database, page_id: int, version: int | Non
     return _first(db, "SELECT * FROM snapshots WHERE page_id = ? AND version = ?", [page_id, version])
 
 
+def iter_snapshots(db: sqlite_utils.Database, latest_only: bool = False,
+                   batch: int = 500) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every snapshot (or each page's latest) with its page's URL, by page then version, read a
+    batch at a time so that memory stays flat however large the archive."""
+    where = "(s.page_id, s.version) > (?, ?)"
+    if latest_only:
+        where += " AND s.version = (SELECT max(version) FROM snapshots WHERE page_id = s.page_id)"
+    sql = (f"SELECT s.*, p.url FROM snapshots s JOIN pages p ON p.id = s.page_id WHERE {where} "
+           "ORDER BY s.page_id, s.version LIMIT ?")
+    last = (0, 0)
+    while True:
+        cursor = db.conn.execute(sql, [*last, batch])
+        names = [d[0] for d in cursor.description][:-1]
+        rows = cursor.fetchall()
+        for row in rows:
+            yield dict(zip(names, row[:-1])), row[-1]
+        if len(rows) < batch:
+            return
+        last = (rows[-1][names.index("page_id")], rows[-1][names.index("version")])
+
+
 def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, Any],
                     changed_at: str | None = None) -> tuple[int, int]:
     """Append a new version to a page and bump its counters; return the snapshot's id and version.
@@ -431,6 +452,14 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
     validators and body hash."""
     for column in ("etag", "last_modified", "last_body_sha256"):
         db.table("pages").add_column(column, str)
+
+
+@migrations()
+def m006_reextraction(db: sqlite_utils.Database) -> None:
+    """``snapshots.reextracted_from``: the snapshot a re-extraction of the same capture replaced
+    (``archiver reextract``); NULL for snapshots made by a fetch."""
+    # A plain ALTER TABLE: the snapshots table keeps its full-text triggers untouched.
+    db.execute("ALTER TABLE snapshots ADD COLUMN reextracted_from INTEGER REFERENCES snapshots(id)")
 
 
 @migrations()
