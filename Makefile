@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # needs: it gets a virtualenv of its own.
 PYWB_VENV ?= .venv-pywb
 
-.PHONY: setup run test quality bench bench-warc clean
+.PHONY: setup run test quality bench bench-bodies bench-warc clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,6 +37,9 @@ quality: setup
 
 bench: setup
 	$(PY) bench/fetch_throughput.py
+
+bench-bodies: setup
+	$(PY) bench/body_storage.py
 
 bench-warc: setup
 	$(PY) bench/warc_bench.py

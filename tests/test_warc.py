@@ -376,8 +376,10 @@ def test_export_errors_are_one_line(evidence: Evidence, tmp_path: Path) -> None:
     assert not missing.exists() and not (tmp_path / "x.warc.gz").exists()
     existing = tmp_path / "taken.warc.gz"
     existing.write_bytes(b"keep me")
-    assert_clean_error(run_cli("export", "warc", "-o", str(existing), "--db", str(evidence.db)), "already exists")
+    assert_clean_error(run_cli("export", "warc", "-o", str(existing), "--db", str(evidence.db)), "exists", "--force")
     assert existing.read_bytes() == b"keep me"
+    assert run_cli("export", "warc", "-o", str(existing), "--force", "--db", str(evidence.db)).code == 0
+    assert gzip.decompress(existing.read_bytes()).startswith(b"WARC/1.1")
     assert_clean_error(run_cli("export", "warc", "--url", "https://elsewhere.example/", "--db", str(evidence.db)),
                        "not in the archive")
     assert_clean_error(run_cli("export", "warc", "--since", "last tuesday", "--db", str(evidence.db)), "--since")

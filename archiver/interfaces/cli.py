@@ -10,15 +10,20 @@ from typing import Any, Iterable
 import click
 
 from archiver import __version__
-from archiver.interfaces.cli_common import common_options, parse_since
+from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
+                                          progress)
+from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
+from archiver.interfaces.cli_backup import backup_command
+from archiver.interfaces.cli_export import jsonl_command, markdown_command
+from archiver.interfaces.cli_reextract import reextract_command
+from archiver.interfaces.cli_warc import export_warc_command, import_warc
 from archiver.interfaces.serve import serve_command
 from archiver.jobs.session import Session, utc_now
-from archiver.net.fetcher import default_headers
 from archiver.settings import SETTINGS, Config, parse_duration
 from archiver.store.db import find_page_id, open_db, snapshot_version
 from archiver.jobs.subscriptions import (NothingToSubscribe, find_feeds, list_sources, remove, subscribe,
@@ -28,12 +33,16 @@ from archiver.content.urls import BadURL, canonical_url, redact_url
 
 @click.group()
 @click.version_option(__version__, prog_name="archiver")
+@group_options
 def cli() -> None:
     """Keep a faithful, searchable archive of the web pages and feeds you follow.
+
+    --db, --config and --log-level may come before the command's name or after it.
 
     \b
     Example:
         archiver fetch https://example.com/some/article
+        archiver --db other.db show https://example.com/some/article
     """
 
 
@@ -108,8 +117,7 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
                              for url in targets)
         bar_length = len(targets)
         show_bar = not quiet and sys.stdout.isatty() and len(targets) >= 10
-        with click.progressbar(length=len(targets), file=sys.stderr, label="archiving") if show_bar \
-                else _NoBar() as bar:
+        with progress(len(targets), "archiving", show_bar) as bar:
             for outcome in stream:
                 outcomes.append(outcome)
                 if not quiet:
@@ -123,21 +131,7 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
 def _existing_archive(config: Config, prefix: str = "") -> Any:
     """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
     error, and no file or directory is created there."""
-    if not Path(config.db).exists():
-        raise click.ClickException(f"{prefix}(there is no archive at {config.db})" if prefix
-                                   else f"there is no archive at {config.db}")
-    return open_db(config.db)
-
-
-class _NoBar:
-    def __enter__(self) -> "_NoBar":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
+    return open_db(existing_archive_path(config.db, prefix))
 
 
 @cli.command()
@@ -312,7 +306,7 @@ def import_command(config: Config, args: tuple[str, ...]) -> None:
     if not files:
         raise click.UsageError(f"give the {fmt.upper()} file(s) to import")
     if fmt == "warc":
-        _import_warc(config, [Path(f) for f in files])
+        import_warc(config, [Path(f) for f in files])
         return
     if len(files) > 1:
         raise click.UsageError("give one OPML file")
@@ -340,30 +334,6 @@ def _import_opml(config: Config, name: str) -> None:
         if done.created:
             click.echo(f"added     {done.url}")
     click.echo(f"{added} feeds added, {skipped} already subscribed")
-
-
-def _import_warc(config: Config, files: list[Path]) -> None:
-    from archiver.interfaces.warc_import import WarcImport  # warcio, for the commands that use it
-
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="FILE")
-    failed = False
-    with Session(config) as session:
-        importer = WarcImport(session)
-        for path in files:
-            try:
-                tally = importer.run(path)
-            except OSError as exc:
-                click.echo(f"Error: {path}: {exc.strerror or exc}", err=True)
-                failed = True
-                continue
-            for problem in tally.problems:
-                click.echo(f"Error: {path}: {problem} (skipped)", err=True)
-            failed = failed or bool(tally.problems)
-            click.echo(tally.summary())
-    if failed:
-        sys.exit(1)
 
 
 @cli.command(name="export-opml")
@@ -399,79 +369,27 @@ def poll(config: Config, everything: bool) -> None:
     click.echo(tally.summary())
 
 
-@cli.group()
-def export() -> None:
-    """Export the archive's evidence in exchange formats.
-
-    \b
-    Example:
-        archiver export warc -o evidence.warc.gz --url https://example.com/a
-    """
-
-
-@export.command(name="warc")
-@click.option("-o", "--output", default=None, metavar="FILE",
-              help="the WARC file to write (.warc.gz; - for standard output) [default archiver-TIME.warc.gz]")
-@click.option("--since", default=None, metavar="WHEN",
-              help="only captures since WHEN: an ISO date or time, or a duration ago (7d, 12h)")
-@click.option("--url", "urls", multiple=True, metavar="URL", help="only the captures of this page (repeatable)")
-@click.option("--feed", "feeds", multiple=True, metavar="URL",
-              help="only this feed's captures and its entries' pages' (repeatable)")
-@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-@common_options
-def export_warc(config: Config, output: str | None, since: str | None, urls: tuple[str, ...],
-                feeds: tuple[str, ...], as_json: bool) -> None:
-    """Write the archive's captures and snapshots as a WARC 1.1 file, to hand evidence on.
-
-    Each capture becomes a request and a response record (a revisit for a body already in the
-    file or a 304; a metadata record saying why for a refused or failed exchange), each snapshot
-    a conversion record holding the extracted article as JSON. Replay it in pywb or
-    ReplayWeb.page; `archiver import warc` reads it back.
-
-    \b
-    Example:
-        archiver export warc -o evidence.warc.gz --since 2024-01-01
-        archiver export warc -o - --url https://example.com/a | gzip -t
-    """
-    from archiver.interfaces.warc_export import write_warc  # warcio, for the commands that use it
-
-    db = _existing_archive(config)
-    selection = _warc_selection(db, since, urls, feeds)
-    target = output or f"archiver-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.warc.gz"
-    try:
-        tally = write_warc(db, target, selection, default_headers(config))
-    except FileExistsError as exc:
-        raise click.ClickException(str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
-    summary = {"file": target, "captures": tally.captures, "records": dict(tally.records)}
-    line = json.dumps(summary, indent=2) if as_json else f"{target}: {tally.summary()}"
-    click.echo(line, err=target == "-")
-
-
-def _warc_selection(db: Any, since: str | None, urls: tuple[str, ...], feeds: tuple[str, ...]) -> Any:
-    from archiver.interfaces.warc_export import Selection
-
-    page_ids = []
-    for url in urls:
-        page_id = find_page_id(db, canonical_url(url))
-        if page_id is None:
-            raise click.ClickException(f"not in the archive: {url}")
-        page_ids.append(page_id)
-    feed_ids = []
-    for url in feeds:
-        row = db.execute("SELECT id FROM feeds WHERE url IN (?, ?)", [url, canonical_url(url)]).fetchone()
-        if row is None:
-            raise click.ClickException(f"not a feed in the archive: {url}")
-        feed_ids.append(row[0])
-    try:
-        moment = parse_since(since, utc_now()) if since else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
-    described = {"since": moment, "url": list(urls), "feed": list(feeds)}
-    return Selection(moment, tuple(page_ids), tuple(feed_ids), described)
-
-
 cli.add_command(run_command, "run")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
+cli.add_command(maintain_command, "maintain")
+cli.add_command(stats_command, "stats")
+cli.add_command(reextract_command, "reextract")
+
+
+@cli.group()
+def export() -> None:
+    """Write the archive's evidence and articles out.
+
+    \b
+    Example:
+        archiver export warc -o evidence.warc.gz
+        archiver export jsonl --latest -o articles.jsonl
+        archiver export markdown articles/
+    """
+
+
+export.add_command(export_warc_command, "warc")
+export.add_command(jsonl_command, "jsonl")
+export.add_command(markdown_command, "markdown")
+cli.add_command(backup_command, "backup")

@@ -27,13 +27,10 @@ from importlib import metadata
 import io
 import json
 import logging
-import os
-import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 from urllib.parse import urlsplit
 
@@ -231,12 +228,12 @@ class WarcExport:
         uri = capture["final_url"]
         response_id = _record_id()
         warc = {"WARC-Record-ID": response_id, "WARC-Date": date}
-        if capture["ip_address"]:
+        if capture.get("ip_address"):
             warc["WARC-IP-Address"] = capture["ip_address"]
-        if capture["imported_from"]:
+        if capture.get("imported_from"):
             warc["WARC-Archiver-Imported-From"] = (f"{capture['imported_from']} record "
                                                    f"{capture['warc_record_id']} at {capture['warc_offset']}")
-        if not capture["imported_from"] or capture["request_headers"] not in (None, "", "{}"):
+        if not capture.get("imported_from") or capture["request_headers"] not in (None, "", "{}"):
             self._write(self._request_record(capture, uri, date, response_id))
         self._write(self._response_record(capture, uri, warc))
         return response_id
@@ -323,7 +320,7 @@ class WarcExport:
             "archiver-outcome": "failed", "error": capture["error"], "error-detail": capture["error_detail"],
             "requested-url": capture["requested_url"], "status": capture["status"],
             "response-headers": capture["headers"] if capture["status"] is not None else None,
-            "elapsed-ms": capture["elapsed_ms"], "ip-address": capture["ip_address"],
+            "elapsed-ms": capture["elapsed_ms"], "ip-address": capture.get("ip_address"),
         }
         text = "".join(f"{k}: {_one_line(v)}\r\n" for k, v in fields.items() if v is not None)
         data = text.encode("utf-8")
@@ -355,21 +352,3 @@ def _record_id() -> str:
 def _one_line(value: Any) -> str:
     return " ".join(str(value).split())
 
-
-def write_warc(db: Any, target: str, selection: Selection,
-               default_request_headers: Mapping[str, str]) -> ExportTally:
-    """Export to the file ``target`` (``-``: standard output). The file appears only once it is
-    complete, and an existing file is never overwritten (FileExistsError)."""
-    if target == "-":
-        return WarcExport(db, sys.stdout.buffer, selection, default_request_headers).run()
-    final = Path(target)
-    if final.exists():
-        raise FileExistsError(f"{target} already exists: choose another name")
-    partial = final.with_name(f".{final.name}.partial")
-    try:
-        with open(partial, "wb") as out:
-            tally = WarcExport(db, out, selection, default_request_headers).run()
-        os.replace(partial, final)
-    finally:
-        partial.unlink(missing_ok=True)
-    return tally
