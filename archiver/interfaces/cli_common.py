@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from archiver.settings import ConfigError, load_config, parse_duration
-from archiver.store.db import StoreError, iso
+from archiver.settings import ConfigError, load_config
+from archiver.store.db import StoreError
 from archiver.content.urls import BadURL
 
 USER_ERRORS = (ConfigError, StoreError, BadURL)
