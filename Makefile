@@ -26,7 +26,7 @@ run: setup
 $(PYWB_VENV)/bin/wayback:
 	python3 -m venv $(PYWB_VENV)
 	$(PYWB_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(PYWB_VENV)/bin/python -m pip install --quiet pywb
+	$(PYWB_VENV)/bin/python -m pip install --quiet 'pywb==2.10.0'
 
 test: setup $(PYWB_VENV)/bin/wayback
 	tests/browser-deps

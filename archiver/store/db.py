@@ -458,6 +458,20 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005_capture_provenance(db: sqlite_utils.Database) -> None:
+    """Where each capture's evidence came from: the address the fetcher connected to, or, for a
+    capture read from a WARC file, that file, the record's ID and its offset in the file."""
+    captures = db.table("captures")
+    captures.add_column("ip_address", str)
+    captures.add_column("imported_from", str)
+    captures.add_column("warc_record_id", str)
+    captures.add_column("warc_offset", int)
+    captures.create_index(["warc_record_id"])
+    # an export writes each capture's snapshots after it: found by capture, not by a scan
+    db.table("snapshots").create_index(["capture_id"])
+
+
+@migrations()
 def m006_reextraction(db: sqlite_utils.Database) -> None:
     """``snapshots.reextracted_from``: the snapshot a re-extraction of the same capture replaced
     (``archiver reextract``); NULL for snapshots made by a fetch."""
@@ -481,17 +495,3 @@ def m009_body_references(db: sqlite_utils.Database) -> None:
     stand behind it (``chain``). Existing bodies keep their encoding and stay as they are."""
     db.table("bodies").add_column("dict_sha256", str)
     db.table("bodies").add_column("chain", int)
-
-
-@migrations()
-def m005_capture_provenance(db: sqlite_utils.Database) -> None:
-    """Where each capture's evidence came from: the address the fetcher connected to, or, for a
-    capture read from a WARC file, that file, the record's ID and its offset in the file."""
-    captures = db.table("captures")
-    captures.add_column("ip_address", str)
-    captures.add_column("imported_from", str)
-    captures.add_column("warc_record_id", str)
-    captures.add_column("warc_offset", int)
-    captures.create_index(["warc_record_id"])
-    # an export writes each capture's snapshots after it: found by capture, not by a scan
-    db.table("snapshots").create_index(["capture_id"])
