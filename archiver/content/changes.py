@@ -131,16 +131,17 @@ def classify_edit(state: PageState, check: Check) -> Change:
     """A new version of a page (``check.new_version``) against its latest (``state.latest``)."""
     before, after = state.latest, check.new_version
     assert before is not None and after is not None
-    added, removed = word_counts(before.text, after.text)
+    diff = compare_text(before.text, after.text)
+    added, removed = diff.added, diff.removed
     pieces: dict[str, str] = {}
     if state.removed:
         pieces["restored"] = f"back after a removal, answering {check.status or 'again'}"
     pieces.update(_field_pieces(before, after))
-    if added or removed:
-        pieces["body"] = f"+{added} -{removed} words"
     correction = added_correction(before.text, after.text)
     if correction is not None:
         pieces["correction"] = f"correction: {_quote(correction)}"
+    if added or removed:  # where the text first differs, unless the correction just said it
+        pieces["body"] = f"+{added} -{removed} words" + ("" if correction else f", first {diff.first}")
     if len(after.text) * 2 < len(before.text):
         pieces["shrunk"] = f"text shrank from {len(before.text)} to {len(after.text)} characters"
     target = moved_to(state.url, check.final_url, before.final_url)
@@ -178,11 +179,21 @@ def _event(check: Check, before: Version, after: Version | None, kinds: tuple[st
 
 # -- the pieces --------------------------------------------------------------------------------
 
-def word_counts(old: str, new: str) -> tuple[int, int]:
-    """(words added, words removed) from ``old`` to ``new``: paragraphs are matched first, then
-    the words of the paragraphs that changed (words are runs of non-space characters)."""
+@dataclass(frozen=True)
+class TextDiff:
+    """Words added and removed from one text to the next, and the first place they differ."""
+
+    added: int = 0
+    removed: int = 0
+    first: str | None = None  # e.g. 'removed "The mayor said ..."' or '"three" -> "four costly"'
+
+
+def compare_text(old: str, new: str) -> TextDiff:
+    """Paragraphs are matched first, then the words of the paragraphs that changed (words are
+    runs of non-space characters)."""
     old_lines, new_lines = old.splitlines(), new.splitlines()
     added = removed = 0
+    first = None
     for op, i1, i2, j1, j2 in SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():
         if op == "equal":
             continue
@@ -190,11 +201,22 @@ def word_counts(old: str, new: str) -> tuple[int, int]:
         new_words = " ".join(new_lines[j1:j2]).split()
         if op != "replace":
             added, removed = added + len(new_words), removed + len(old_words)
+            first = first or (f"added {_quote(' '.join(new_words))}" if new_words
+                              else f"removed {_quote(' '.join(old_words))}")
             continue
         for wop, a1, a2, b1, b2 in SequenceMatcher(None, old_words, new_words, autojunk=False).get_opcodes():
             if wop != "equal":
                 added, removed = added + b2 - b1, removed + a2 - a1
-    return added, removed
+                first = first or _edit_piece(old_words[a1:a2], new_words[b1:b2])
+    return TextDiff(added, removed, first)
+
+
+def _edit_piece(old_words: list[str], new_words: list[str]) -> str:
+    if not old_words:
+        return f"added {_quote(' '.join(new_words))}"
+    if not new_words:
+        return f"removed {_quote(' '.join(old_words))}"
+    return f"{_quote(' '.join(old_words))} -> {_quote(' '.join(new_words))}"
 
 
 def added_correction(old: str, new: str) -> str | None:
