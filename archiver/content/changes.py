@@ -20,6 +20,7 @@ KINDS = ("headline", "byline", "date", "body", "correction", "shrunk", "removed"
          "redirected", "revert")
 BORING_ONLY = frozenset({"revert"})  # a revert is always boring; every other kind may notify
 REMOVED_STATUSES = frozenset({404, 410})
+WORD_DIFF_EXACT = 1_000_000  # words x words of a rewritten passage compared exactly
 SUMMARY_QUOTE = 80  # characters of a headline, byline or correction quoted in a summary
 
 _STATUS_WORDS = {404: "404 Not Found", 410: "410 Gone"}
@@ -30,6 +31,7 @@ _CORRECTION = re.compile(
     r"|\bthis (?:article|story|post|report|piece) (?:has been|was) (?:updated|corrected|amended|changed)"
     r"|\ban earlier version of this (?:article|story|post|report|piece)",
     re.IGNORECASE | re.MULTILINE)
+_CORRECTION_HINT = re.compile(r"correct|clarif|updat|editor|earlier version", re.IGNORECASE)  # cheap first look
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec")
 _DATE_WORDS = frozenset((_MONTHS + " monday tuesday wednesday thursday friday saturday sunday "
@@ -204,7 +206,10 @@ def compare_text(old: str, new: str) -> TextDiff:
             first = first or (f"added {_quote(' '.join(new_words))}" if new_words
                               else f"removed {_quote(' '.join(old_words))}")
             continue
-        for wop, a1, a2, b1, b2 in SequenceMatcher(None, old_words, new_words, autojunk=False).get_opcodes():
+        # exact on ordinary edits; on a text rewritten at length, difflib's popular-word
+        # heuristic keeps the writer's time to milliseconds (counts then approximate)
+        rough = len(old_words) * len(new_words) > WORD_DIFF_EXACT
+        for wop, a1, a2, b1, b2 in SequenceMatcher(None, old_words, new_words, autojunk=rough).get_opcodes():
             if wop != "equal":
                 added, removed = added + b2 - b1, removed + a2 - a1
                 first = first or _edit_piece(old_words[a1:a2], new_words[b1:b2])
@@ -220,15 +225,18 @@ def _edit_piece(old_words: list[str], new_words: list[str]) -> str:
 
 
 def added_correction(old: str, new: str) -> str | None:
-    """The first line of ``new`` that reads as a correction or update note, when ``new`` has more
-    of them than ``old`` (an edited paragraph that already held one is not a new correction)."""
-    if len(_CORRECTION.findall(new)) <= len(_CORRECTION.findall(old)):
-        return None
-    old_lines = set(old.splitlines())
-    for line in new.splitlines():
-        if line not in old_lines and _CORRECTION.search(line):
-            return line
-    return None
+    """The first line of ``new`` that reads as a correction or update note, when the lines it
+    added have more of them than the lines it dropped (an edited paragraph that already held
+    one is not a new correction)."""
+    old_lines, new_lines = set(old.splitlines()), new.splitlines()
+    came = [line for line in new_lines if line not in old_lines and _reads_as_correction(line)]
+    kept = set(new_lines)
+    went = [line for line in old_lines if line not in kept and _reads_as_correction(line)]
+    return came[0] if len(came) > len(went) else None
+
+
+def _reads_as_correction(line: str) -> bool:
+    return _CORRECTION_HINT.search(line) is not None and _CORRECTION.search(line) is not None
 
 
 def is_date_line(line: str) -> bool:
