@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test quality bench clean
+.PHONY: setup run test quality bench bench-bodies clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,9 @@ quality: setup
 
 bench: setup
 	$(PY) bench/fetch_throughput.py
+
+bench-bodies: setup
+	$(PY) bench/body_storage.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

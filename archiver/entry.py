@@ -13,12 +13,27 @@ import sys
 # The commands that build a Session and will use its worker pool. Not `poll`: often run from cron,
 # it mostly finds feeds unchanged (304) and parses nothing, so its workers (and their fork server)
 # start at the first feed or page that needs them, if any.
-_EXTRACTING = frozenset({"fetch", "run", "add"})
+_EXTRACTING = frozenset({"fetch", "run", "add", "reextract"})
+# The options the top-level group takes before a command's name, each followed by its value.
+_GROUP_OPTIONS = frozenset({"--db", "--config", "--log-level"})
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command's name in ``archiver [--db PATH ...] COMMAND ...``."""
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+        elif arg in _GROUP_OPTIONS:
+            skip_value = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def main() -> None:
     args = sys.argv[1:]
-    if args and args[0] in _EXTRACTING and not {"--help", "-h"} & set(args):
+    if _command_name(args) in _EXTRACTING and not {"--help", "-h"} & set(args):
         from archiver.jobs.workers import start_fork_server
 
         start_fork_server()

@@ -12,6 +12,7 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -211,3 +212,13 @@ def parse_duration(text: str) -> float:
     if not (seconds > 0 and math.isfinite(seconds)):
         raise ValueError(f"not a positive duration: {text!r}")
     return seconds
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """The moment in ``--since WHEN``: an ISO 8601 date or time (UTC unless it names its zone),
+    or an age such as ``7d`` or ``12h`` (that long before ``now``). ValueError otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return now - timedelta(seconds=parse_duration(text))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -299,3 +299,32 @@ def test_redirect_to_another_page(site: Site, tmp_path: Path) -> None:
     assert len(rows) == 2 and rows[0]["kinds"] == ["headline"], rows  # not "redirected" again
     assert {"headline", "body", "shrunk", "redirected"} <= set(rows[1]["kinds"]), rows
     assert f"now redirects to {site.url('/elsewhere')}" in rows[1]["summary"]
+
+
+def test_a_reextracted_version_is_no_change_and_the_next_is_compared_with_it(site: Site, tmp_path: Path) -> None:
+    """`archiver reextract` adds a version made by a newer extractor from a stored body: the page
+    did not change, so no row; the next fetched version is compared with it, live and rebuilt."""
+    from dataclasses import replace
+
+    from archiver.content.extractor import extract_article
+    from archiver.jobs.reextract import save_reextraction, select_targets
+    from archiver.store.db import open_db
+
+    db_path = tmp_path / "archive.db"
+    url = site.route("/bridge", bridge_page())
+    assert run_cli("fetch", url).code == 0
+    db = open_db(db_path)
+    target = next(select_targets(db))
+    stored = extract_article(bridge_page().encode(), url, "text/html", max_bytes=10_000_000)
+    better = replace(stored, text=stored.text.replace("Last updated: 9:00 a.m. ET, December 5, 2026\n", ""))
+    assert save_reextraction(db, target, better).result == "changed"
+    db.conn.close()
+    assert change_rows(db_path) == []
+    site.route("/bridge", bridge_page(title="Bridge vote delayed again"))
+    assert run_cli("fetch", url).code == 0
+    rows = change_rows(db_path)
+    versions = dict(db_rows(db_path, "SELECT id, version FROM snapshots"))
+    assert [(json.loads(r[0]), versions[r[2]], versions[r[3]]) for r in rows] == [(["headline", "body"], 2, 3)]
+    rebuilt = run_cli("changes", "--rebuild")
+    assert "1 changes in 1 pages: 0 added, 1 kept, 0 deleted" in rebuilt.out, rebuilt
+    assert change_rows(db_path) == rows

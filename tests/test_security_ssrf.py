@@ -184,7 +184,7 @@ def snapshot_urls(db: Path) -> set[str]:
 
 def database_text(db: Path) -> str:
     """Every value in every table, bodies decompressed: for 'this never reached the archive'."""
-    from archiver.store.db import decompress_body
+    from archiver.store.db import load_body, open_db
 
     conn = sqlite3.connect(db)
     try:
@@ -198,7 +198,7 @@ def database_text(db: Path) -> str:
                 for value in row:
                     if isinstance(value, bytes):
                         if table == "bodies":
-                            value = decompress_body(fields["encoding"], value)
+                            value = load_body(open_db(db), fields["sha256"])
                         value = value.decode("utf-8", "replace")
                     chunks.append(str(value))
         return "\n".join(chunks)

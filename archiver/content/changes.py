@@ -116,12 +116,8 @@ def detect(state: PageState, check: Check) -> Change | None:
 
 def advance(state: PageState, check: Check) -> PageState:
     """The page's state after ``check`` (what the next capture is compared with)."""
-    new = check.new_version
-    if new is not None:
-        earlier = dict(state.earlier)
-        if state.latest is not None:
-            earlier.setdefault(state.latest.content_sha256, state.latest.version)
-        return PageState(state.url, new, False, earlier)
+    if check.new_version is not None:
+        return replace(adopt(state, check.new_version), removed=False)
     if check.answered:
         return replace(state, removed=False)
     if state.latest is not None and check.status in REMOVED_STATUSES:
@@ -129,10 +125,20 @@ def advance(state: PageState, check: Check) -> PageState:
     return state
 
 
+def adopt(state: PageState, version: Version) -> PageState:
+    """The page's state once ``version`` is its latest without a change of the page itself (a
+    re-extraction of a stored body by a newer extractor): later versions are compared with it."""
+    earlier = dict(state.earlier)
+    if state.latest is not None:
+        earlier.setdefault(state.latest.content_sha256, state.latest.version)
+    return PageState(state.url, version, state.removed, earlier)
+
+
 def classify_edit(state: PageState, check: Check) -> Change:
     """A new version of a page (``check.new_version``) against its latest (``state.latest``)."""
     before, after = state.latest, check.new_version
-    assert before is not None and after is not None
+    if before is None or after is None:
+        raise ValueError("an edit needs the latest version and a new one")
     diff = compare_text(before.text, after.text)
     added, removed = diff.added, diff.removed
     pieces: dict[str, str] = {}
@@ -152,10 +158,17 @@ def classify_edit(state: PageState, check: Check) -> Change:
     if after.content_sha256 in state.earlier:
         pieces["revert"] = f"same as version {state.earlier[after.content_sha256]}"
     kinds = tuple(k for k in KINDS if k in pieces)
-    boring = ("revert" in pieces or trivial_edit(before, after)) and not {"restored", "redirected"} & set(pieces)
-    summary = "; ".join(pieces[k] for k in _SUMMARY_ORDER if k in pieces)
-    return Change(check.capture_id, check.at, before.snapshot_id, after.snapshot_id, kinds,
-                  added, removed, _one_line(summary), boring)
+    return Change(check.capture_id, check.at, before.snapshot_id, after.snapshot_id, kinds, added, removed,
+                  _one_line("; ".join(pieces[k] for k in _SUMMARY_ORDER if k in pieces)),
+                  _boring(kinds, before, after))
+
+
+def _boring(kinds: tuple[str, ...], before: Version, after: Version) -> bool:
+    """A revert, or an edit of whitespace, punctuation or date lines only; never a page that
+    came back or moved."""
+    if {"restored", "redirected"} & set(kinds):
+        return False
+    return "revert" in kinds or not {"correction", "shrunk"} & set(kinds) and trivial_edit(before, after)
 
 
 # the reader wants the event first, then what it changed

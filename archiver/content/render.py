@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from datetime import date, datetime
 from typing import Any, Mapping
+from urllib.parse import unquote, urlsplit
+
+# Anything but letters, digits, '_', '.' and '-' (\w is Unicode: no separators, no controls).
+_NOT_FILENAME = re.compile(r"[^\w.-]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def human_date(value: str | None) -> str | None:
@@ -52,3 +59,32 @@ def snapshot_json(snapshot: Mapping[str, Any], capture: Mapping[str, Any] | None
             "body_sha256": capture["body_sha256"], "elapsed_ms": capture["elapsed_ms"],
         }
     return data
+
+
+def snapshot_filename(page_url: str, version: int | None = None) -> str:
+    """Where `archiver export markdown` writes a page (version ``version`` if given) in its
+    directory: ``SITE/SLUG-HASH[.vN].md``, SITE from the host and port, SLUG from the path and
+    query. Always exactly two safe components (no '..', no leading '/' or '.', no control
+    characters, short enough for any file system), whatever the URL holds. HASH, from the whole
+    URL, keeps apart pages whose addresses differ only in what a file name cannot hold."""
+    parts = urlsplit(page_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    site = _filename_part(parts.hostname or "", 100) or "site"
+    if port:
+        site += f"_{port}"
+    query = f"-{parts.query}" if parts.query else ""
+    slug = _filename_part(unquote(parts.path) + unquote(query), 120) or "index"
+    digest = hashlib.sha256(page_url.encode("utf-8")).hexdigest()[:12]
+    suffix = f".v{version}" if version is not None else ""
+    return f"{site}/{slug}-{digest}{suffix}.md"
+
+
+def _filename_part(text: str, max_bytes: int) -> str:
+    """``text`` as one safe file-name component of at most ``max_bytes`` UTF-8 bytes."""
+    part = _DOTS.sub(".", _NOT_FILENAME.sub("-", text)).strip("-.")
+    while len(part.encode("utf-8")) > max_bytes:
+        part = part[:-1]
+    return part.rstrip("-.")

@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from archiver.content.changes import KINDS
-from archiver.interfaces.cli_common import common_options, existing_archive
+from archiver.interfaces.cli_common import common_options, existing_archive_path
 from archiver.jobs.changes import rebuild_changes
 from archiver.jobs.notify import send_tests
 from archiver.settings import Config, parse_duration
 from archiver.store.changes import list_changes, outbox_summary
-from archiver.store.db import iso, parse_iso
+from archiver.store.db import iso, open_db, parse_iso
 
 LISTED_FIELDS = ("id", "detected_at", "kinds", "boring", "summary", "words_added", "words_removed",
                  "title", "page_url", "site", "page_id", "from_snapshot_id", "to_snapshot_id", "capture_id")
@@ -67,7 +67,7 @@ def changes_command(config: Config, since: str | None, kinds: tuple[str, ...], e
         archiver changes --kind headline --kind correction --json
         archiver changes --rebuild
     """
-    db = existing_archive(config)
+    db = open_db(existing_archive_path(config.db))
     if rebuild:
         counts = rebuild_changes(db)
         click.echo(f"{counts['changes']} changes in {counts['pages']} pages: {counts['added']} added, "
@@ -118,7 +118,7 @@ def notify_command(config: Config, test: bool, as_json: bool) -> None:
         if any(error is not None for _, error in results):
             sys.exit(1)
         return
-    rows = outbox_summary(existing_archive(config))
+    rows = outbox_summary(open_db(existing_archive_path(config.db)))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -10,13 +10,18 @@ import click
 
 from archiver import __version__
 from archiver.interfaces.changes import changes_command, notify_command
-from archiver.interfaces.cli_common import common_options, existing_archive
+from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
+                                          progress)
+from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
 from archiver.jobs.notify import deliver_before_exit
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
+from archiver.interfaces.cli_backup import backup_command
+from archiver.interfaces.cli_export import jsonl_command, markdown_command
+from archiver.interfaces.cli_reextract import reextract_command
 from archiver.interfaces.serve import serve_command
 from archiver.jobs.session import Session, utc_now
 from archiver.settings import SETTINGS, Config, parse_duration
@@ -28,12 +33,16 @@ from archiver.content.urls import BadURL, canonical_url, redact_url
 
 @click.group()
 @click.version_option(__version__, prog_name="archiver")
+@group_options
 def cli() -> None:
     """Keep a faithful, searchable archive of the web pages and feeds you follow.
+
+    --db, --config and --log-level may come before the command's name or after it.
 
     \b
     Example:
         archiver fetch https://example.com/some/article
+        archiver --db other.db show https://example.com/some/article
     """
 
 
@@ -109,8 +118,7 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
                              for url in targets)
         bar_length = len(targets)
         show_bar = not quiet and sys.stdout.isatty() and len(targets) >= 10
-        with click.progressbar(length=len(targets), file=sys.stderr, label="archiving") if show_bar \
-                else _NoBar() as bar:
+        with progress(len(targets), "archiving", show_bar) as bar:
             for outcome in stream:
                 outcomes.append(outcome)
                 if not quiet:
@@ -121,15 +129,10 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
     return outcomes
 
 
-class _NoBar:
-    def __enter__(self) -> "_NoBar":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
+def _existing_archive(config: Config, prefix: str = "") -> Any:
+    """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
+    error, and no file or directory is created there."""
+    return open_db(existing_archive_path(config.db, prefix))
 
 
 @cli.command()
@@ -148,7 +151,7 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     Example:
         archiver show https://example.com/a --version 1
     """
-    db = existing_archive(config, f"not in the archive: {url} ")
+    db = _existing_archive(config, f"not in the archive: {url} ")
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:
         raise click.ClickException(f"not in the archive: {url}")
@@ -270,7 +273,7 @@ def sources(config: Config, as_json: bool) -> None:
     Example:
         archiver sources
     """
-    rows = list_sources(existing_archive(config))
+    rows = list_sources(_existing_archive(config))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -321,7 +324,7 @@ def export_opml_command(config: Config) -> None:
     Example:
         archiver export-opml > subscriptions.opml
     """
-    db = existing_archive(config)
+    db = _existing_archive(config)
     rows = db.execute("SELECT url, title FROM feeds WHERE state != 'paused' ORDER BY id").fetchall()
     click.echo(export_opml([(r[0], r[1]) for r in rows]), nl=False)
 
@@ -351,3 +354,22 @@ cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
 cli.add_command(changes_command, "changes")
 cli.add_command(notify_command, "notify")
+cli.add_command(maintain_command, "maintain")
+cli.add_command(stats_command, "stats")
+cli.add_command(reextract_command, "reextract")
+
+
+@cli.group()
+def export() -> None:
+    """Write the archive's evidence and articles out.
+
+    \b
+    Example:
+        archiver export jsonl --latest -o articles.jsonl
+        archiver export markdown articles/
+    """
+
+
+export.add_command(jsonl_command, "jsonl")
+export.add_command(markdown_command, "markdown")
+cli.add_command(backup_command, "backup")

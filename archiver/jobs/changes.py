@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from archiver.content.changes import Change, Check, PageState, Version, advance, detect, matches_kinds
+from archiver.content.changes import (Change, Check, PageState, Version, adopt, advance, detect,
+                                      matches_kinds)
 from archiver.content.urls import host_of
 from archiver.jobs.notify import target_keys
 from archiver.store.changes import (capture_final_url, page_captures, queue_notifications, replace_changes,
@@ -60,6 +61,9 @@ def page_changes(db: Any, page: Mapping[str, Any]) -> list[Change]:
     found = []
     for row in page_captures(db, page["id"]):
         new = version_of(row, row["final_url"]) if row["snapshot_id"] is not None else None
+        if new is not None and row["reextracted_from"] is not None:
+            state = adopt(state, new)  # today's extractor, not the page, made this version
+            continue
         check = Check(row["capture_id"], row["started_at"], row["status"], row["final_url"],
                       row["outcome"] in ANSWERED, new)
         change = detect(state, check)

@@ -1,7 +1,8 @@
 """The daemon (`archiver run`) and its health check (`archiver status`).
 
 APScheduler holds only a few jobs: the tick, every ``tick`` seconds (coalesced, never overlapping
-itself), and maintenance at quiet intervals (WAL checkpoint, ``PRAGMA optimize``, FTS optimise).
+itself), and maintenance at quiet intervals (WAL checkpoint, ``PRAGMA optimize``, FTS optimise,
+and once a week the full pass of `archiver maintain`, recorded in the ``maintenance`` table).
 The schedule itself stays on the rows (``next_check_at``): each tick asks the store what is due,
 most overdue first, and runs it through the same jobs as `archiver poll`.
 
@@ -34,6 +35,7 @@ from archiver.interfaces.cli_common import common_options
 from archiver.jobs.notify import Sender
 from archiver.jobs.polling import Tally, due_jobs
 from archiver.settings import Config
+from archiver.store import health
 from archiver.store.db import StoreError, iso, open_db, parse_iso, transaction
 
 if TYPE_CHECKING:
@@ -44,10 +46,11 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 3.0      # seconds in-flight work gets to finish after SIGTERM before it is abandoned
 TICK_SHARE = 0.5          # share of the tick interval a tick may spend waiting for the network
 KEPT_DAEMON_ROWS = 50
-MAINTENANCE_BUSY_MS = 1000
 CHECKPOINT_EVERY = timedelta(minutes=5)
 OPTIMIZE_EVERY = timedelta(hours=6)
 FTS_OPTIMIZE_EVERY = timedelta(hours=24)
+MAINTAIN_EVERY = timedelta(days=7)
+MAINTAIN_CHECK_EVERY = timedelta(hours=1)
 
 
 def stale_after(tick: float) -> float:
@@ -152,28 +155,24 @@ class Daemon:
     def checkpoint(self) -> tuple[int, int, int]:
         """Copy the WAL into the database and truncate it, unless readers keep it busy (then it
         is tried again next time; a reader must never make the daemon wait long)."""
-        row = self._briefly("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy, pages, done = row if row else (0, 0, 0)
-        log.debug("wal checkpoint: busy=%s, %s pages in the log, %s checkpointed", busy, pages, done)
-        return busy, pages, done
+        return health.checkpoint(self.db)
 
     def optimize(self) -> None:
-        """Refresh the query planner's statistics where they are out of date."""
-        self._briefly("PRAGMA optimize")
+        health.optimize(self.db)
 
     def fts_optimize(self) -> None:
-        """Merge the full-text index's segments into one."""
-        with transaction(self.db):
-            self.db.execute("INSERT INTO snapshots_fts(snapshots_fts) VALUES('optimize')")
+        health.fts_optimize(self.db)
 
-    def _briefly(self, sql: str) -> Any:
-        """Run a maintenance statement with a short busy timeout (restored afterwards)."""
-        previous = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
-        self.db.execute(f"PRAGMA busy_timeout = {MAINTENANCE_BUSY_MS}")
-        try:
-            return self.db.execute(sql).fetchone()
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {previous}")
+    def maintain_if_due(self) -> health.MaintenanceReport | None:
+        """The full pass of `archiver maintain`, once a week: its last run is on the
+        ``maintenance`` table, so restarts neither skip nor repeat it."""
+        now = self.session.now()
+        last = parse_iso(health.last_maintenance(self.db))
+        if last is not None and now - last < MAINTAIN_EVERY:
+            return None
+        report = health.maintain(self.db, iso(now))
+        log.info("maintenance: %s", report.summary())
+        return report
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _guarded(self, name: str, action: Callable[[], Any]) -> Callable[[], None]:
@@ -204,7 +203,8 @@ class Daemon:
                           id="tick", next_run_time=now)
         for name, every, action in (("wal_checkpoint", CHECKPOINT_EVERY, self.checkpoint),
                                     ("optimize", OPTIMIZE_EVERY, self.optimize),
-                                    ("fts_optimize", FTS_OPTIMIZE_EVERY, self.fts_optimize)):
+                                    ("fts_optimize", FTS_OPTIMIZE_EVERY, self.fts_optimize),
+                                    ("maintain", MAINTAIN_CHECK_EVERY, self.maintain_if_due)):
             scheduler.add_job(self._guarded(name, action), "interval", seconds=every.total_seconds(),
                               id=name, next_run_time=now + every)
         return scheduler

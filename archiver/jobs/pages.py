@@ -14,9 +14,9 @@ from archiver.content.changes import REMOVED_STATUSES, Check, Version
 from archiver.jobs.changes import record_change, state_before, version_of
 from archiver.net.fetcher import FetchResult
 from archiver.jobs.schedule import backoff_delay, page_next_check
-from archiver.store.db import (add_aliases, ensure_page, find_page_id, get_row, insert_snapshot, iso,
-                            latest_snapshot, parse_iso, save_body, save_capture, transaction,
-                            update_row)
+from archiver.store.db import (add_aliases, body_reference, ensure_page, find_page_id, get_row,
+                               insert_snapshot, iso, latest_snapshot, parse_iso, save_body,
+                               save_capture, transaction, update_row)
 from archiver.content.urls import BadURL, canonical_url, host_of
 from archiver.jobs.workers import TaskFailed
 
@@ -128,7 +128,7 @@ class PageJob:
         # what the change classifier compares with: read only where a change may come of this capture
         may_change = article is not None or page["state"] == "removed" or fetched.status in REMOVED_STATUSES
         latest = latest_snapshot(db, page_id) if may_change else None
-        body_sha = save_body(db, fetched)
+        body_sha = save_body(db, fetched, body_reference(db, page_id, self.canonical) if fetched.body else None)
         new_version = None
         if work.same_bytes:
             recorded = "not_modified" if fetched.not_modified else "unchanged"
@@ -183,38 +183,11 @@ class PageJob:
         if latest is not None and latest["content_sha256"] == fingerprint:
             return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],
                                latest["version"]), None
-        entry = db.execute("SELECT id, author, published FROM entries WHERE page_id = ? ORDER BY id LIMIT 1",
-                           [page_id]).fetchone()
-        row = self._snapshot_row(capture_id, fetched, article, fingerprint, entry)
+        row = snapshot_row(capture_id, fetched.started_at, article, fingerprint, first_entry(db, page_id))
         # the re-check decay counts from the run's clock, not the fetch's wall-clock time
         snapshot_id, version = insert_snapshot(db, page_id, row, changed_at=now)
         outcome = PageOutcome(self.url, "new_snapshot", None, page_id, snapshot_id, article.title, version)
         return outcome, version_of({**row, "id": snapshot_id, "version": version}, fetched.final_url)
-
-    @staticmethod
-    def _snapshot_row(capture_id: int, fetched: FetchResult, article: Article, fingerprint: str,
-                      entry: tuple[int, str | None, str | None] | None) -> dict[str, Any]:
-        """The snapshot's columns; where the page gives no author or date, the feed entry's are
-        used, and ``metadata_sources`` records which came from where."""
-        fields = asdict(article)
-        sources = {"author": "page" if article.author else None,
-                   "published": "page" if article.published else None}
-        if entry is not None:
-            for name, value in (("author", entry[1]), ("published", entry[2])):
-                if not fields[name] and value:
-                    fields[name] = value
-                    sources[name] = "feed"
-        return {
-            "capture_id": capture_id, "entry_id": entry[0] if entry else None,
-            "captured_at": fetched.started_at, "content_sha256": fingerprint,
-            "title": fields["title"], "author": fields["author"], "published": fields["published"],
-            "sitename": fields["sitename"], "hostname": fields["hostname"],
-            "language": fields["language"], "description": fields["description"],
-            "categories": json.dumps(list(fields["categories"])), "tags": json.dumps(list(fields["tags"])),
-            "canonical_url": fields["canonical_url"], "text": fields["text"],
-            "extractor": fields["extractor"],
-            "metadata_sources": json.dumps({k: v for k, v in sources.items() if v}),
-        }
 
     def _update_page(self, db: Any, page_id: int, now: datetime, fetched: FetchResult,
                      error: str | None, body_sha: str | None = None) -> None:
@@ -253,3 +226,34 @@ def _canonical_or_none(url: str | None) -> str | None:
         return canonical_url(url) if url else None
     except BadURL:
         return None
+
+
+def first_entry(db: Any, page_id: int) -> tuple[int, str | None, str | None] | None:
+    """(id, author, published) of the first feed entry that led to the page, if any."""
+    return db.execute("SELECT id, author, published FROM entries WHERE page_id = ? ORDER BY id LIMIT 1",
+                      [page_id]).fetchone()
+
+
+def snapshot_row(capture_id: int, captured_at: str, article: Article, fingerprint: str,
+                 entry: tuple[int, str | None, str | None] | None) -> dict[str, Any]:
+    """A snapshot's columns; where the page gives no author or date, the feed entry's are
+    used, and ``metadata_sources`` records which came from where."""
+    fields = asdict(article)
+    sources = {"author": "page" if article.author else None,
+               "published": "page" if article.published else None}
+    if entry is not None:
+        for name, value in (("author", entry[1]), ("published", entry[2])):
+            if not fields[name] and value:
+                fields[name] = value
+                sources[name] = "feed"
+    return {
+        "capture_id": capture_id, "entry_id": entry[0] if entry else None,
+        "captured_at": captured_at, "content_sha256": fingerprint,
+        "title": fields["title"], "author": fields["author"], "published": fields["published"],
+        "sitename": fields["sitename"], "hostname": fields["hostname"],
+        "language": fields["language"], "description": fields["description"],
+        "categories": json.dumps(list(fields["categories"])), "tags": json.dumps(list(fields["tags"])),
+        "canonical_url": fields["canonical_url"], "text": fields["text"],
+        "extractor": fields["extractor"],
+        "metadata_sources": json.dumps({k: v for k, v in sources.items() if v}),
+    }

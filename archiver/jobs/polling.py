@@ -97,7 +97,7 @@ class FeedJob:
             feed = self._feed_row(db)
             now = self.session.now()
             fetched = work.fetch
-            body_sha = save_body(db, fetched)
+            body_sha = save_body(db, fetched, feed["last_body_sha256"])
             outcome_word, detail = _describe(work)
             capture_id = save_capture(db, fetched, "feed", outcome=outcome_word, feed_id=feed["id"],
                                       body_sha256=body_sha)

@@ -56,7 +56,7 @@ class WorkerPool:
 
     def __init__(self, config: Config):
         self.timeout = config.extract_timeout
-        size = config.workers or os.cpu_count() or 1
+        size = self.size = config.workers or os.cpu_count() or 1
         context = _fork_context()
         self._lock = threading.Lock()
         self._outstanding: set[Future[Any]] = set()
@@ -97,7 +97,10 @@ class WorkerPool:
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` in a worker and return its result; its own exceptions pass through,
         a timeout, memory exhaustion or a dead worker become TaskFailed."""
-        future = self.submit(fn, *args, **kwargs)
+        return self.result(self.submit(fn, *args, **kwargs))
+
+    def result(self, future: Future[Any]) -> Any:
+        """The result of a task from ``submit``, its failures classified as ``call`` says."""
         try:
             return future.result()
         except FutureTimeout:

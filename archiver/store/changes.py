@@ -43,12 +43,14 @@ def queue_notifications(db: sqlite_utils.Database, change_id: int, targets: Iter
 
 def page_captures(db: sqlite_utils.Database, page_id: int) -> Iterator[dict[str, Any]]:
     """A page's captures in order, each with the snapshot it made (``snapshot_*`` columns, NULL
-    when it made none): the history ``archiver changes --rebuild`` walks."""
+    when it made none; a capture re-extracted later comes once more with each re-extraction):
+    the history ``archiver changes --rebuild`` walks."""
     cursor = db.execute(
         "SELECT c.id AS capture_id, c.started_at, c.status, c.final_url, c.outcome, "
-        "s.id AS snapshot_id, s.version, s.title, s.author, s.published, s.text, s.content_sha256 "
+        "s.id AS snapshot_id, s.version, s.title, s.author, s.published, s.text, s.content_sha256, "
+        "s.reextracted_from "
         "FROM captures c LEFT JOIN snapshots s ON s.capture_id = c.id AND s.page_id = c.page_id "
-        "WHERE c.page_id = ? AND c.kind = 'page' ORDER BY c.id", [page_id])
+        "WHERE c.page_id = ? AND c.kind = 'page' ORDER BY c.id, s.version", [page_id])
     names = [d[0] for d in cursor.description]
     for values in cursor:
         yield dict(zip(names, values))

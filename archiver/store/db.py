@@ -227,19 +227,36 @@ def _first(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, 
 
 # zstd at level 3 compresses HTML as tightly as gzip at level 6 in an eighth of the CPU time, and
 # the writer compresses every new body. Bodies stored as gzip by earlier versions stay readable.
+#
+# A body that repeats most of another's bytes (a page re-checked after a small change, a new page
+# in its site's template) is compressed against that other body, used as zstd's raw-content
+# dictionary: encoding "zstd-dict", with the other body's sha256 in ``dict_sha256``. Bodies are
+# never deleted or rewritten, so what a body names stays there; ``chain`` counts the bodies
+# behind it, and a body whose reference is already MAX_CHAIN deep starts a new chain, so reading
+# any body decompresses at most MAX_CHAIN + 1 of them.
 _ZSTD_LEVEL = 3
-_compressor = threading.local()
+MAX_CHAIN = 8
+_CACHED_BODIES = 16
+_local = threading.local()
 
 
-def compress_body(body: bytes) -> tuple[str, bytes]:
-    """(encoding, data) for the ``bodies`` table."""
-    compressor = getattr(_compressor, "zstd", None)
-    if compressor is None:
-        compressor = _compressor.zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
-    return "zstd", compressor.compress(body)
+def compress_body(body: bytes, reference: bytes | None = None) -> tuple[str, bytes]:
+    """(encoding, data) for the ``bodies`` table: plain zstd, or zstd against ``reference``."""
+    if reference is None:
+        compressor = getattr(_local, "zstd", None)
+        if compressor is None:
+            compressor = _local.zstd = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+        return "zstd", compressor.compress(body)
+    dictionary = zstandard.ZstdCompressionDict(reference, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return "zstd-dict", zstandard.ZstdCompressor(level=_ZSTD_LEVEL, dict_data=dictionary).compress(body)
 
 
-def decompress_body(encoding: str | None, data: bytes) -> bytes:
+def decompress_body(encoding: str | None, data: bytes, reference: bytes | None = None) -> bytes:
+    if encoding == "zstd-dict":
+        if reference is None:
+            raise StoreError("a zstd-dict body needs the body it was compressed against")
+        dictionary = zstandard.ZstdCompressionDict(reference, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+        return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(data)
     if encoding == "zstd":
         return zstandard.ZstdDecompressor().decompress(data)
     if encoding == "gzip":
@@ -247,24 +264,75 @@ def decompress_body(encoding: str | None, data: bytes) -> bytes:
     return data
 
 
-def save_body(db: sqlite_utils.Database, result: Any) -> str | None:
-    """Store the body of a ``FetchResult`` once per sha256 (compressed); return its hash
-    (None when the exchange brought no body)."""
+def save_body(db: sqlite_utils.Database, result: Any, reference: str | None = None) -> str | None:
+    """Store the body of a ``FetchResult`` once per sha256 (compressed, against the body
+    ``reference`` names when there is one); return its hash (None when there is no body)."""
     digest, body = result.body_sha256, result.body
     if digest is None:
         return None
     if db.execute("SELECT 1 FROM bodies WHERE sha256 = ?", [digest]).fetchone() is None:
-        encoding, data = compress_body(body)
+        chain, reference_body = _usable_reference(db, reference, digest)
+        encoding, data = compress_body(body, reference_body)
         insert_row(db, "bodies", {"sha256": digest, "size": len(body), "media_type": result.media_type,
-                                  "encoding": encoding, "data": data})
+                                  "encoding": encoding, "data": data,
+                                  "dict_sha256": reference if reference_body is not None else None,
+                                  "chain": chain})
+        _remember(digest, body)
     return digest
 
 
+def _usable_reference(db: sqlite_utils.Database, reference: str | None,
+                      digest: str) -> tuple[int, bytes | None]:
+    """(chain, bytes) of the reference a new body may be compressed against; (0, None) when
+    there is none, or when its chain is already as long as it may be."""
+    if not reference or reference == digest:
+        return 0, None
+    row = db.execute("SELECT coalesce(chain, 0) FROM bodies WHERE sha256 = ?", [reference]).fetchone()
+    if row is None or row[0] >= MAX_CHAIN:
+        return 0, None
+    return row[0] + 1, load_body(db, reference)
+
+
 def load_body(db: sqlite_utils.Database, sha256: str) -> bytes | None:
-    row = db.execute("SELECT data, encoding FROM bodies WHERE sha256 = ?", [sha256]).fetchone()
+    """A stored body, decompressed (through the bodies it was compressed against); None if absent."""
+    row = db.execute("SELECT encoding, dict_sha256 FROM bodies WHERE sha256 = ?", [sha256]).fetchone()
     if row is None:
         return None
-    return decompress_body(row[1], row[0])
+    cached = (getattr(_local, "bodies", None) or {}).get(sha256)
+    if cached is not None:
+        return cached
+    encoding, dict_sha = row
+    data = db.execute("SELECT data FROM bodies WHERE sha256 = ?", [sha256]).fetchone()[0]
+    reference = load_body(db, dict_sha) if encoding == "zstd-dict" and dict_sha else None
+    body = decompress_body(encoding, data, reference)
+    _remember(sha256, body)
+    return body
+
+
+def _remember(sha256: str, body: bytes) -> None:
+    """Keep the last few bodies read or written: the next re-check of a page, or the next body
+    of a chain, is compressed or read against one of them."""
+    cache = getattr(_local, "bodies", None)
+    if cache is None:
+        cache = _local.bodies = {}
+    cache[sha256] = body
+    if len(cache) > _CACHED_BODIES:
+        del cache[next(iter(cache))]
+
+
+def body_reference(db: sqlite_utils.Database, page_id: int, url: str) -> str | None:
+    """The body a page's new body is best compressed against: its own last one, else the last
+    body of another page of the same site (``url`` is the page's canonical URL)."""
+    row = db.execute("SELECT last_body_sha256 FROM pages WHERE id = ?", [page_id]).fetchone()
+    if row is not None and row[0]:
+        return str(row[0])
+    scheme, _, rest = url.partition("://")
+    site = f"{scheme}://{rest.split('/', 1)[0]}/"
+    # Any page of the site will do (they share its template); the unique url index finds one
+    # without scanning the site's pages.
+    row = db.execute("SELECT last_body_sha256 FROM pages WHERE url >= ? AND url < ? "
+                     "AND last_body_sha256 IS NOT NULL LIMIT 1", [site, site[:-1] + "0"]).fetchone()
+    return str(row[0]) if row is not None else None
 
 
 def save_capture(db: sqlite_utils.Database, result: Any, kind: str, *, outcome: str | None = None,
@@ -327,6 +395,27 @@ def snapshot_version(db: sqlite_utils.Database, page_id: int, version: int | Non
     return _first(db, "SELECT * FROM snapshots WHERE page_id = ? AND version = ?", [page_id, version])
 
 
+def iter_snapshots(db: sqlite_utils.Database, latest_only: bool = False,
+                   batch: int = 500) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every snapshot (or each page's latest) with its page's URL, by page then version, read a
+    batch at a time so that memory stays flat however large the archive."""
+    where = "(s.page_id, s.version) > (?, ?)"
+    if latest_only:
+        where += " AND s.version = (SELECT max(version) FROM snapshots WHERE page_id = s.page_id)"
+    sql = (f"SELECT s.*, p.url FROM snapshots s JOIN pages p ON p.id = s.page_id WHERE {where} "
+           "ORDER BY s.page_id, s.version LIMIT ?")
+    last = (0, 0)
+    while True:
+        cursor = db.conn.execute(sql, [*last, batch])
+        names = [d[0] for d in cursor.description][:-1]
+        rows = cursor.fetchall()
+        for row in rows:
+            yield dict(zip(names, row[:-1])), row[-1]
+        if len(rows) < batch:
+            return
+        last = (rows[-1][names.index("page_id")], rows[-1][names.index("version")])
+
+
 def insert_snapshot(db: sqlite_utils.Database, page_id: int, row: Mapping[str, Any],
                     changed_at: str | None = None) -> tuple[int, int]:
     """Append a new version to a page and bump its counters; return the snapshot's id and version.
@@ -363,6 +452,32 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
     validators and body hash."""
     for column in ("etag", "last_modified", "last_body_sha256"):
         db.table("pages").add_column(column, str)
+
+
+@migrations()
+def m006_reextraction(db: sqlite_utils.Database) -> None:
+    """``snapshots.reextracted_from``: the snapshot a re-extraction of the same capture replaced
+    (``archiver reextract``); NULL for snapshots made by a fetch."""
+    # A plain ALTER TABLE: the snapshots table keeps its full-text triggers untouched.
+    db.execute("ALTER TABLE snapshots ADD COLUMN reextracted_from INTEGER REFERENCES snapshots(id)")
+
+
+@migrations()
+def m008_maintenance(db: sqlite_utils.Database) -> None:
+    """One row per full maintenance pass (`archiver maintain`, the daemon's weekly job): when,
+    how long, and the file's size and free pages then."""
+    db.table("maintenance").create({
+        "id": int, "ran_at": str, "seconds": float, "file_bytes": int, "free_pages": int,
+        "page_size": int, "checkpoint_busy": int, "summary": str,
+    }, pk="id")
+
+
+@migrations()
+def m009_body_references(db: sqlite_utils.Database) -> None:
+    """Bodies compressed against another body: which one (``dict_sha256``), and how many bodies
+    stand behind it (``chain``). Existing bodies keep their encoding and stay as they are."""
+    db.table("bodies").add_column("dict_sha256", str)
+    db.table("bodies").add_column("chain", int)
 
 
 @migrations()
