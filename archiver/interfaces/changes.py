@@ -113,8 +113,9 @@ def notify_command(config: Config, test: bool, as_json: bool) -> None:
         results = send_tests(config)
         if as_json:
             click.echo(json.dumps([{"target": t, "ok": e is None, "error": e} for t, e in results], indent=2))
-        for target, error in results if not as_json else ():
-            click.echo(f"ok      {target}" if error is None else f"failed  {target}: {error}")
+        else:
+            for target, error in results:
+                click.echo(f"ok      {target}" if error is None else f"failed  {target}: {error}")
         if any(error is not None for _, error in results):
             sys.exit(1)
         return
