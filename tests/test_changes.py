@@ -13,7 +13,7 @@ from archiver.content.changes import (Check, PageState, TextDiff, Version, added
                                       compare_text, is_date_line, moved_to, trivial_edit)
 from archiver.jobs.daemon import Daemon
 from archiver.jobs.subscriptions import watch
-from conftest import Clock, Site, db_rows, run_cli
+from conftest import Site, db_rows, run_cli
 from test_fetch import LOREM
 
 PAGE = "https://news.example/2026/bridge"
@@ -49,7 +49,8 @@ def test_headline() -> None:
 def test_byline_and_date() -> None:
     change = edit(version(1), version(2, author="Bo Chen", published="2026-12-06", text=TEXT + "\nMore."))
     assert change.kinds == ("byline", "date", "body")
-    assert 'byline: "Ann Lee" -> "Bo Chen"; date: "2026-12-05" -> "2026-12-06"; +1 -0 words, first added "More."' in change.summary
+    assert change.summary == ('byline: "Ann Lee" -> "Bo Chen"; date: "2026-12-05" -> "2026-12-06"; '
+                              '+1 -0 words, first added "More."')
     assert not change.boring
 
 
@@ -239,7 +240,8 @@ def test_sequence_through_fetch_runs(site: Site, tmp_path: Path) -> None:
 def assert_listing(url: str) -> None:
     """The default listing leaves the boring ones out; --kind and --since filter."""
     lines = run_cli("changes").out.splitlines()
-    assert [line.split("  ")[1] for line in lines] == ["restored", "removed", "body", "body,correction", "headline"]
+    kinds = [line.split("  ")[1] for line in lines]
+    assert kinds == ["restored", "removed", "body", "body,correction", "headline"]
     assert all(f"<{url}>" in line for line in lines)
     assert lines[-1].endswith('headline: "Bridge vote delayed" -> "Bridge vote delayed again"')
     everything = run_cli("changes", "--all").out.splitlines()

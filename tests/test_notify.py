@@ -18,7 +18,7 @@ from archiver.jobs.notify import Sender
 from archiver.jobs.subscriptions import watch
 from conftest import Site, assert_clean_error, db_rows, run_cli
 from test_changes import EXPECTED, SEQUENCE, bridge_page, serve_step
-from test_daemon import DaemonProcess, daemons, wait_until  # noqa: F401  (daemons is a fixture)
+from test_daemon import daemons, wait_until  # noqa: F401  (daemons is a fixture)
 
 TOLD = [kinds for kinds, boring in EXPECTED if not boring]  # what must be notified, in order
 

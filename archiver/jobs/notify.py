@@ -19,15 +19,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from archiver.jobs.schedule import backoff_delay
 from archiver.settings import Config, ConfigError
 from archiver.store.changes import due_notifications, get_change, mark_failed, mark_sent
 from archiver.store.db import StoreError, iso, open_db, transaction
-
-if TYPE_CHECKING:
-    import apprise
 
 log = logging.getLogger(__name__)
 
