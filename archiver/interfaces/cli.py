@@ -10,12 +10,14 @@ from typing import Any, Iterable
 import click
 
 from archiver import __version__
+from archiver.interfaces.changes import changes_command, notify_command
 from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
                                           progress)
 from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
+from archiver.jobs.notify import deliver_before_exit
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
 from archiver.interfaces.cli_backup import backup_command
@@ -104,6 +106,7 @@ def fetch(config: Config, urls: tuple[str, ...], input_file: Any, as_json: bool)
         raise click.UsageError("give at least one URL (or -i FILE)")
     _check_urls(targets)
     outcomes = _run_fetch(config, targets, as_json)
+    deliver_before_exit(config)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, default=str))
     if any(o.failed for o in outcomes):
@@ -367,11 +370,14 @@ def poll(config: Config, everything: bool) -> None:
         sync_config_feeds(session.db, config.feeds, session.now())
         tally = poll_once(session, everything)
     click.echo(tally.summary())
+    deliver_before_exit(config)
 
 
 cli.add_command(run_command, "run")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
+cli.add_command(changes_command, "changes")
+cli.add_command(notify_command, "notify")
 cli.add_command(maintain_command, "maintain")
 cli.add_command(stats_command, "stats")
 cli.add_command(reextract_command, "reextract")
