@@ -58,7 +58,10 @@ def test_front_page_shows_search_latest_articles_and_changes_above_the_fold(
     assert above_the_fold(latest.get_by_role("link", name="Council rejects budget"))
     changes = page.locator(".front-changes")  # type: ignore[attr-defined]
     assert above_the_fold(changes.get_by_role("heading", name="Recent changes"))
-    assert above_the_fold(changes.locator("li").first) or changes.locator("li").count() == 0
+    assert changes.locator("li").count() == 6
+    first = changes.locator("li").first
+    assert above_the_fold(first.locator(".kinds")) and above_the_fold(first.get_by_role("link"))
+    assert first.locator(".kind").all_inner_texts() == ["headline"]  # the hostile headline, newest
     assert_clean(reader)
 
 
@@ -94,4 +97,44 @@ def test_a_search_on_the_snapshots_page_shows_its_first_result_above_the_fold(
     assert first.locator("td.col-title").inner_text() == "Council rejects budget"
     assert above_the_fold(first.locator("td.col-id a"))  # the row starts on the first screen
     assert above_the_fold(first.locator("td.col-page_id a"))  # with the page's headline
+    assert_clean(reader)
+
+
+def test_the_changes_pages_list_them_and_the_diff_names_the_kinds(
+        reader: Watched, server: ArchiveServer, archive: Archive) -> None:
+    page = reader.page
+    reader.visit(server.base + "/archive/changes")
+    first_screen(reader, "8-changes-table.png")
+    kinds = page.locator("table.rows-and-columns td.col-kinds")  # type: ignore[attr-defined]
+    assert kinds.all_inner_texts() == ["headline", "restored", "removed", "body, correction",
+                                       "headline, revert", "headline", "headline, body"]
+    assert above_the_fold(kinds.first)
+
+    reader.visit(server.base + "/archive/recent_changes")
+    first_screen(reader, "9-recent-changes.png")
+    kinds = page.locator("table.rows-and-columns td.col-kinds")  # type: ignore[attr-defined]
+    assert kinds.all_inner_texts() == ["headline", "restored", "removed", "body, correction", "headline",
+                                       "headline, body"]  # not the revert: it is boring
+    row = page.locator("table.rows-and-columns tbody tr", has_text="body, correction")  # type: ignore[attr-defined]
+    assert above_the_fold(row.locator("td.col-kinds")) and above_the_fold(row.locator("td.col-summary a"))
+    with page.expect_navigation(wait_until="networkidle"):  # type: ignore[attr-defined]
+        row.locator("td.col-summary a").click()
+    assert page.url.endswith(f"/-/diff/{archive.page_ids['tram']}/3/4")  # type: ignore[attr-defined]
+    first_screen(reader, "10-diff-with-kinds.png")
+    named = page.locator("p.change-kinds .kind")  # type: ignore[attr-defined]
+    assert named.all_inner_texts() == ["body", "correction"]
+    assert above_the_fold(named.first) and above_the_fold(named.last)
+    assert page.locator(".diff-text ins", has_text="Correction:").is_visible()  # type: ignore[attr-defined]
+    assert_clean(reader)
+
+
+def test_the_front_page_leads_to_a_change(reader: Watched, server: ArchiveServer, archive: Archive) -> None:
+    page = reader.page
+    reader.visit(server.base + "/")
+    with page.expect_navigation(wait_until="networkidle"):  # type: ignore[attr-defined]
+        page.locator(".front-changes li", has_text="removed").get_by_role("link").click()  # type: ignore[attr-defined]
+    assert "/-/change/" in page.url  # type: ignore[attr-defined]
+    first_screen(reader, "11-removed.png")
+    assert page.locator("p.change-kinds .kind").all_inner_texts() == ["removed"]  # type: ignore[attr-defined]
+    assert reader.javascript_links() == 0
     assert_clean(reader)
