@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from archiver.settings import ConfigError, load_config
-from archiver.store.db import StoreError
+from archiver.settings import Config, ConfigError, load_config
+from archiver.store.db import StoreError, open_db
 from archiver.content.urls import BadURL
 
 USER_ERRORS = (ConfigError, StoreError, BadURL)
@@ -37,6 +38,15 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         except USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
     return wrapper
+
+
+def existing_archive(config: Config, prefix: str = "") -> Any:
+    """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
+    error, and no file or directory is created there."""
+    if not Path(config.db).exists():
+        raise click.ClickException(f"{prefix}(there is no archive at {config.db})" if prefix
+                                   else f"there is no archive at {config.db}")
+    return open_db(config.db)
 
 
 def _setup_logging(level: str) -> None:

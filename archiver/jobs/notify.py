@@ -50,14 +50,16 @@ _parsed: dict[tuple[str, ...], tuple[Target, ...]] = {}
 def targets(config: Config) -> tuple[Target, ...]:
     """The configured ``notify`` URLs; ConfigError naming the first one Apprise cannot use."""
     urls = tuple(config.notify)
+    if not urls:
+        return ()
     if urls not in _parsed:
         _parsed[urls] = _parse_targets(urls)
     return _parsed[urls]
 
 
 def target_keys(config: Config) -> list[str]:
-    """What the outbox stores for each configured target (nothing to compute without targets)."""
-    return [t.key for t in targets(config)] if config.notify else []
+    """What the outbox stores for each configured target."""
+    return [t.key for t in targets(config)]
 
 
 def _parse_targets(urls: tuple[str, ...]) -> tuple[Target, ...]:
@@ -122,7 +124,7 @@ def deliver_due(db: Any, config: Config, now: Callable[[], datetime], budget: fl
                 stop: threading.Event | None = None) -> Delivery:
     """Send what is due in the outbox, for at most ``budget`` seconds (a send already started
     finishes within Apprise's own timeouts)."""
-    by_key = {t.key: t.url for t in targets(config)} if config.notify else {}
+    by_key = {t.key: t.url for t in targets(config)}
     until = time.monotonic() + budget
     sent = failed = 0
     while True:
@@ -169,9 +171,12 @@ def deliver_before_exit(config: Config) -> Delivery | None:
         return None
     db = open_db(config.db)
     try:
-        return deliver_due(db, config, lambda: datetime.now(timezone.utc))
+        done = deliver_due(db, config, lambda: datetime.now(timezone.utc))
     finally:
         db.conn.close()
+    if done.left:
+        log.warning("%s notifications are left for the next run (or the daemon) to send", done.left)
+    return done
 
 
 def send_tests(config: Config) -> list[tuple[str, str | None]]:

@@ -143,3 +143,14 @@ def mark_sent(db: sqlite_utils.Database, notification_id: int, at: str) -> None:
 def mark_failed(db: sqlite_utils.Database, notification_id: int, error: str, next_at: str) -> None:
     db.execute("UPDATE notifications SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
                "WHERE id = ?", [error, next_at, notification_id])
+
+
+def outbox_summary(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Per target: notifications sent, pending, and the last error of a pending one."""
+    cursor = db.execute(
+        "SELECT target, count(sent_at) AS sent, count(*) - count(sent_at) AS pending, "
+        "(SELECT last_error FROM notifications n2 WHERE n2.target = n.target AND n2.sent_at IS NULL "
+        " AND n2.last_error IS NOT NULL ORDER BY n2.id DESC LIMIT 1) AS last_error "
+        "FROM notifications n GROUP BY target ORDER BY target")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values)) for values in cursor]
