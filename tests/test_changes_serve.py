@@ -192,3 +192,28 @@ def test_front_page_lists_the_recent_changes_that_are_not_boring(server: Archive
     assert 'href="/archive/recent_changes"' in shown and f'href="{ATOM}"' in shown
     assert f'<link rel="alternate" type="application/atom+xml" title="Recent changes" href="{ATOM}">' in html
     assert_escaped(shown, "front page changes")
+
+
+# -- Datasette's permissions hold ------------------------------------------------------------------
+
+def test_a_private_changes_table_stays_private(archive: Archive) -> None:
+    """With the changes table closed to visitors in the metadata, no route of ours shows them."""
+    import asyncio
+    from archiver.interfaces.serve import build_datasette
+
+    datasette = build_datasette(archive.db)
+    # what a metadata.json with "allow": false on the table gives (Datasette keeps it here)
+    datasette._metadata_local["databases"]["archive"]["tables"]["changes"]["allow"] = False
+    change = changes(archive)[0]
+
+    async def fetch(path: str) -> Any:
+        await datasette.invoke_startup()
+        return await datasette.client.get(path)
+
+    for path in (ATOM, f"/-/change/{change['id']}", "/archive/changes"):
+        assert asyncio.run(fetch(path)).status_code == 403, path
+    front = asyncio.run(fetch("/")).text
+    assert "front-changes" not in front and ATOM not in front and "recent_changes" not in front
+    assert "Council rejects budget" in section(front, "latest")
+    diff = asyncio.run(fetch(f"/-/diff/{archive.page_ids['budget']}/1/2"))
+    assert diff.status_code == 200 and '<p class="change-kinds">' not in diff.text

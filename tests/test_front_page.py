@@ -120,7 +120,7 @@ def test_database_page_lists_reader_tables_first_and_hides_internal_ones(server:
     for internal in ("_sqlite_migrations", "daemon", "notifications", "snapshots_fts", "snapshots_fts_data"):
         assert internal not in listed, internal
     hidden = {t["name"] for t in server.get("/archive.json").json()["tables"] if t["hidden"]}
-    assert {"_sqlite_migrations", "daemon", "snapshots_fts", "bodies"} <= hidden
+    assert {"_sqlite_migrations", "daemon", "notifications", "snapshots_fts", "bodies"} <= hidden
 
 
 def test_table_pages_fold_the_column_descriptions(server: ArchiveServer) -> None:

@@ -328,8 +328,10 @@ async def article_context(db: Any, snapshot_id: int) -> dict[str, Any]:
 _COMPARED_FIELDS = ("author", "published", "sitename", "language", "description", "canonical_url")
 
 
-async def diff_context(db: Any, page_id: int, old_version: int, new_version: int) -> dict[str, Any]:
-    """Everything the diff view shows about two versions of one page."""
+async def diff_context(db: Any, page_id: int, old_version: int, new_version: int,
+                       with_changes: bool = True) -> dict[str, Any]:
+    """Everything the diff view shows about two versions of one page (with the change recorded
+    between them, unless not ``with_changes``)."""
     versions = await load_versions(db, page_id)
     by_number = {v["version"]: v["id"] for v in versions}
     if old_version not in by_number or new_version not in by_number:
@@ -338,7 +340,7 @@ async def diff_context(db: Any, page_id: int, old_version: int, new_version: int
     new = await _row(db, "SELECT * FROM snapshots WHERE id = ?", [by_number[new_version]]) or {}
     body = word_diff(old.get("text"), new.get("text"))
     title = list(itertools.chain.from_iterable(word_diff(old.get("title"), new.get("title"))))
-    changes = await changes_between(db, old.get("id"), new.get("id"))
+    changes = await changes_between(db, old.get("id"), new.get("id")) if with_changes else []
     return {
         "changes": changes,
         "kinds": _kinds_of(changes),
@@ -504,6 +506,7 @@ async def front_page_context(datasette: Any, request: Any) -> dict[str, Any]:
         "search_columns": SEARCH_COLUMNS,
         "latest": await _rows(db, LATEST_ARTICLES_SQL, limit) if {"pages", "snapshots"} <= names else [],
         "has_changes": "changes" in names,
+        "changes_missing": not await db.table_exists("changes"),  # an archive from before them
         "changes": await recent_changes(db, FRONT_PAGE_ROWS) if "changes" in names else [],
         "troubled_feeds": await _rows(db, TROUBLED_FEEDS_SQL, limit) if "feeds" in names else [],
     }
@@ -556,7 +559,8 @@ async def diff_view(datasette: Any, request: Any) -> Response:
     await ensure_can_view(datasette, request, "snapshots")
     db = datasette.get_database(DATABASE)
     args = request.url_vars
-    context = await diff_context(db, int(args["page_id"]), int(args["old"]), int(args["new"]))
+    context = await diff_context(db, int(args["page_id"]), int(args["old"]), int(args["new"]),
+                                 with_changes=await _visible(datasette, request, "view-table", "changes"))
     html = await datasette.render_template("archiver_diff.html", context, request=request,
                                            view_name="archiver_diff")
     return Response.html(html)
