@@ -62,6 +62,7 @@ def test_front_page_shows_search_latest_articles_and_changes_above_the_fold(
     first = changes.locator("li").first
     assert above_the_fold(first.locator(".kinds")) and above_the_fold(first.get_by_role("link"))
     assert first.locator(".kind").all_inner_texts() == ["headline"]  # the hostile headline, newest
+    assert reader.javascript_links() == 0
     assert_clean(reader)
 
 

@@ -106,6 +106,9 @@ def test_front_page_of_an_archive_from_before_changes(tmp_path: Path, archive: A
         assert "does not record changes yet" in section(reply.text, "changes")
         assert "Council rejects budget" in section(reply.text, "latest")
         assert "changes" not in table_links(section(reply.text, "browse"))
+        assert "recent_changes" not in reply.text  # a query that cannot run here is not offered
+        database = server.get("/archive").text
+        assert "recent_changes" not in database and 'href="/archive/latest_articles"' in database
     assert db_rows(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'changes'") == [(0,)]
 
 
