@@ -139,3 +139,14 @@ def test_the_front_page_leads_to_a_change(reader: Watched, server: ArchiveServer
     assert page.locator("p.change-kinds .kind").all_inner_texts() == ["removed"]  # type: ignore[attr-defined]
     assert reader.javascript_links() == 0
     assert_clean(reader)
+
+
+def test_the_database_page_lists_the_reader_tables_first(reader: Watched, server: ArchiveServer) -> None:
+    page = reader.page
+    reader.visit(server.base + "/archive")
+    first_screen(reader, "12-database.png")
+    tables = page.locator(".db-table h3 a").all_inner_texts()  # type: ignore[attr-defined]
+    assert tables[:4] == ["snapshots", "changes", "pages", "feeds"]
+    assert "_sqlite_migrations" not in tables and "notifications" not in tables
+    assert above_the_fold(page.locator(".db-table h3 a", has_text="snapshots"))  # type: ignore[attr-defined]
+    assert_clean(reader)
