@@ -49,7 +49,7 @@ def test_headline() -> None:
 def test_byline_and_date() -> None:
     change = edit(version(1), version(2, author="Bo Chen", published="2026-12-06", text=TEXT + "\nMore."))
     assert change.kinds == ("byline", "date", "body")
-    assert 'byline: "Ann Lee" -> "Bo Chen"' in change.summary and "2026-12-06" in change.summary
+    assert 'byline: "Ann Lee" -> "Bo Chen"; date: "2026-12-05" -> "2026-12-06"; +1 -0 words' in change.summary
     assert not change.boring
 
 

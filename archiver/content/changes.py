@@ -161,12 +161,12 @@ _SUMMARY_ORDER = ("restored", "redirected", "revert", "correction", "headline", 
 
 
 def _field_pieces(before: Version, after: Version) -> dict[str, str]:
+    """The headline, byline and date pieces of a summary, for the fields that changed."""
     pieces = {}
     for kind, name in (("headline", "title"), ("byline", "author"), ("date", "published")):
         old, new = getattr(before, name), getattr(after, name)
         if (old or "").split() != (new or "").split():
-            label = "headline" if kind == "headline" else name if kind == "date" else "byline"
-            pieces[kind] = f"{label}: {_quote(old)} -> {_quote(new)}"
+            pieces[kind] = f"{kind}: {_quote(old)} -> {_quote(new)}"
     return pieces
 
 

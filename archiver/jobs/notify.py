@@ -93,7 +93,7 @@ def send(url: str, title: str, body: str) -> str | None:
     sender = apprise.Apprise()
     if not sender.add(url):
         return "not a usable Apprise URL"
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         try:
             ok = sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         except Exception as exc:  # a plugin's own bug must not end the delivery of the others

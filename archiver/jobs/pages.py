@@ -124,7 +124,10 @@ class PageJob:
         now = self.context.now()
         fetched, article = work.fetch, work.article
         page_id = self._page_id(db, fetched, article, iso(now))
-        page, latest = get_row(db, "pages", page_id), latest_snapshot(db, page_id)
+        page = get_row(db, "pages", page_id)
+        # what the change classifier compares with: read only where a change may come of this capture
+        may_change = article is not None or page["state"] == "removed" or fetched.status in REMOVED_STATUSES
+        latest = latest_snapshot(db, page_id) if may_change else None
         body_sha = save_body(db, fetched)
         new_version = None
         if work.same_bytes:

@@ -128,9 +128,9 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
 # -- the outbox --------------------------------------------------------------------------------
 
 def due_notifications(db: sqlite_utils.Database, now: str, limit: int) -> list[dict[str, Any]]:
-    """Unsent notifications whose next attempt has come, oldest first."""
+    """Unsent notifications whose next attempt has come, in the order of their changes."""
     cursor = db.execute("SELECT * FROM notifications WHERE sent_at IS NULL AND next_attempt_at <= ? "
-                        "ORDER BY next_attempt_at, id LIMIT ?", [now, limit])
+                        "ORDER BY id LIMIT ?", [now, limit])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values)) for values in cursor]
 
