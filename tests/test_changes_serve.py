@@ -178,6 +178,37 @@ def test_atom_feed_drops_characters_xml_cannot_carry() -> None:
     assert parsed.feed.updated == "2026-01-01T00:00:00.5+00:00"  # the newest entry's, not the clock's
 
 
+def add_changes(path: Path, page_id: int, count: int) -> None:
+    """``count`` changes of one page written directly, a second apart from 2027 on, every other
+    one boring, each with a capture of its own (a capture shows one change)."""
+    from archiver.store.db import open_db, transaction
+
+    db = open_db(path)
+    with transaction(db):
+        versions = db.execute("SELECT from_snapshot_id, to_snapshot_id FROM changes WHERE page_id = ? "
+                              "AND to_snapshot_id IS NOT NULL LIMIT 1", [page_id]).fetchone()
+        for number in range(count):
+            at = f"2027-01-01T00:{number // 60:02d}:{number % 60:02d}+00:00"
+            capture = db["captures"].insert({"kind": "page", "requested_url": "http://127.0.0.1/x",
+                                             "page_id": page_id, "started_at": at}).last_pk
+            db["changes"].insert({"page_id": page_id, "from_snapshot_id": versions[0],
+                                  "to_snapshot_id": versions[1], "capture_id": capture, "detected_at": at,
+                                  "kinds": '["body"]', "summary": f"edit {number}", "boring": number % 2})
+    db.conn.close()
+
+
+def test_atom_feed_is_bounded_to_the_newest_hundred(tmp_path: Path, archive: Archive) -> None:
+    """Rendering given rows: 240 changes written into a copy of the archive, newer than the real ones."""
+    path = tmp_path / "many.db"
+    path.write_bytes(archive.db.read_bytes())
+    add_changes(path, archive.page_ids["budget"], 240)
+    with serving(path, tmp_path) as server:
+        feed = parse_atom(server.get(ATOM).text)
+    assert len(feed.entries) == 100
+    assert [e.summary for e in feed.entries] == [f"edit {n}" for n in range(238, 39, -2)]
+    assert feed.feed.updated == "2027-01-01T00:03:58+00:00"
+
+
 # -- the front page --------------------------------------------------------------------------------
 
 def test_front_page_lists_the_recent_changes_that_are_not_boring(server: ArchiveServer, archive: Archive) -> None:
