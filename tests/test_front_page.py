@@ -135,3 +135,12 @@ def test_table_pages_fold_the_column_descriptions(server: ArchiveServer) -> None
     assert "<dt>content_sha256</dt>" in folded[1]
     assert html.index("</details>") < html.index('<table class="rows-and-columns">')
     assert "Council rejects budget" in html
+
+
+def test_times_are_shown_to_the_minute_in_utc() -> None:
+    from archiver.interfaces.datasette_plugin import short_time
+
+    assert short_time("2026-12-06T02:50:08.123+00:00") == "2026-12-06 02:50 UTC"
+    assert short_time("2026-12-06T02:50:08+00:00") == "2026-12-06 02:50 UTC"
+    assert short_time("2026-12-06T02:50:08+02:00") == "2026-12-06T02:50:08+02:00"  # not UTC: as given
+    assert short_time(None) == "" and short_time("<b>x</b>") == "<b>x</b>"  # escaped by the template
