@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.content.changes import (Check, PageState, Version, added_correction, advance, detect,
-                                      is_date_line, moved_to, trivial_edit, word_counts)
+from archiver.content.changes import (Check, PageState, TextDiff, Version, added_correction, advance, detect,
+                                      compare_text, is_date_line, moved_to, trivial_edit)
 from archiver.jobs.daemon import Daemon
 from archiver.jobs.subscriptions import watch
 from conftest import Clock, Site, db_rows, run_cli
@@ -49,7 +49,7 @@ def test_headline() -> None:
 def test_byline_and_date() -> None:
     change = edit(version(1), version(2, author="Bo Chen", published="2026-12-06", text=TEXT + "\nMore."))
     assert change.kinds == ("byline", "date", "body")
-    assert 'byline: "Ann Lee" -> "Bo Chen"; date: "2026-12-05" -> "2026-12-06"; +1 -0 words' in change.summary
+    assert 'byline: "Ann Lee" -> "Bo Chen"; date: "2026-12-05" -> "2026-12-06"; +1 -0 words, first added "More."' in change.summary
     assert not change.boring
 
 
@@ -58,9 +58,9 @@ def test_body_counts_words_added_and_removed() -> None:
     change = edit(version(1), version(2, text=text))
     assert change.kinds == ("body",)
     assert (change.words_added, change.words_removed) == (2, 2)  # three -> four costly; six gone
-    assert change.summary == "+2 -2 words"
-    assert word_counts("a b\nc d", "a b\nc d\ne f g") == (3, 0)
-    assert word_counts("a b\nc d\ne", "c d") == (0, 3)
+    assert change.summary == '+2 -2 words, first "three" -> "four costly"'
+    assert compare_text("a b\nc d", "a b\nc d\ne f g") == TextDiff(3, 0, 'added "e f g"')
+    assert compare_text("a b\nc d\ne", "c d") == TextDiff(0, 3, 'removed "a b"')
 
 
 @pytest.mark.parametrize("note", [

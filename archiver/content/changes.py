@@ -20,6 +20,7 @@ KINDS = ("headline", "byline", "date", "body", "correction", "shrunk", "removed"
          "redirected", "revert")
 BORING_ONLY = frozenset({"revert"})  # a revert is always boring; every other kind may notify
 REMOVED_STATUSES = frozenset({404, 410})
+WORD_DIFF_EXACT = 1_000_000  # words x words of a rewritten passage compared exactly
 SUMMARY_QUOTE = 80  # characters of a headline, byline or correction quoted in a summary
 
 _STATUS_WORDS = {404: "404 Not Found", 410: "410 Gone"}
@@ -30,6 +31,7 @@ _CORRECTION = re.compile(
     r"|\bthis (?:article|story|post|report|piece) (?:has been|was) (?:updated|corrected|amended|changed)"
     r"|\ban earlier version of this (?:article|story|post|report|piece)",
     re.IGNORECASE | re.MULTILINE)
+_CORRECTION_HINT = re.compile(r"correct|clarif|updat|editor|earlier version", re.IGNORECASE)  # cheap first look
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec")
 _DATE_WORDS = frozenset((_MONTHS + " monday tuesday wednesday thursday friday saturday sunday "
@@ -131,16 +133,17 @@ def classify_edit(state: PageState, check: Check) -> Change:
     """A new version of a page (``check.new_version``) against its latest (``state.latest``)."""
     before, after = state.latest, check.new_version
     assert before is not None and after is not None
-    added, removed = word_counts(before.text, after.text)
+    diff = compare_text(before.text, after.text)
+    added, removed = diff.added, diff.removed
     pieces: dict[str, str] = {}
     if state.removed:
         pieces["restored"] = f"back after a removal, answering {check.status or 'again'}"
     pieces.update(_field_pieces(before, after))
-    if added or removed:
-        pieces["body"] = f"+{added} -{removed} words"
     correction = added_correction(before.text, after.text)
     if correction is not None:
         pieces["correction"] = f"correction: {_quote(correction)}"
+    if added or removed:  # where the text first differs, unless the correction just said it
+        pieces["body"] = f"+{added} -{removed} words" + ("" if correction else f", first {diff.first}")
     if len(after.text) * 2 < len(before.text):
         pieces["shrunk"] = f"text shrank from {len(before.text)} to {len(after.text)} characters"
     target = moved_to(state.url, check.final_url, before.final_url)
@@ -178,11 +181,21 @@ def _event(check: Check, before: Version, after: Version | None, kinds: tuple[st
 
 # -- the pieces --------------------------------------------------------------------------------
 
-def word_counts(old: str, new: str) -> tuple[int, int]:
-    """(words added, words removed) from ``old`` to ``new``: paragraphs are matched first, then
-    the words of the paragraphs that changed (words are runs of non-space characters)."""
+@dataclass(frozen=True)
+class TextDiff:
+    """Words added and removed from one text to the next, and the first place they differ."""
+
+    added: int = 0
+    removed: int = 0
+    first: str | None = None  # e.g. 'removed "The mayor said ..."' or '"three" -> "four costly"'
+
+
+def compare_text(old: str, new: str) -> TextDiff:
+    """Paragraphs are matched first, then the words of the paragraphs that changed (words are
+    runs of non-space characters)."""
     old_lines, new_lines = old.splitlines(), new.splitlines()
     added = removed = 0
+    first = None
     for op, i1, i2, j1, j2 in SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():
         if op == "equal":
             continue
@@ -190,23 +203,40 @@ def word_counts(old: str, new: str) -> tuple[int, int]:
         new_words = " ".join(new_lines[j1:j2]).split()
         if op != "replace":
             added, removed = added + len(new_words), removed + len(old_words)
+            first = first or (f"added {_quote(' '.join(new_words))}" if new_words
+                              else f"removed {_quote(' '.join(old_words))}")
             continue
-        for wop, a1, a2, b1, b2 in SequenceMatcher(None, old_words, new_words, autojunk=False).get_opcodes():
+        # exact on ordinary edits; on a text rewritten at length, difflib's popular-word
+        # heuristic keeps the writer's time to milliseconds (counts then approximate)
+        rough = len(old_words) * len(new_words) > WORD_DIFF_EXACT
+        for wop, a1, a2, b1, b2 in SequenceMatcher(None, old_words, new_words, autojunk=rough).get_opcodes():
             if wop != "equal":
                 added, removed = added + b2 - b1, removed + a2 - a1
-    return added, removed
+                first = first or _edit_piece(old_words[a1:a2], new_words[b1:b2])
+    return TextDiff(added, removed, first)
+
+
+def _edit_piece(old_words: list[str], new_words: list[str]) -> str:
+    if not old_words:
+        return f"added {_quote(' '.join(new_words))}"
+    if not new_words:
+        return f"removed {_quote(' '.join(old_words))}"
+    return f"{_quote(' '.join(old_words))} -> {_quote(' '.join(new_words))}"
 
 
 def added_correction(old: str, new: str) -> str | None:
-    """The first line of ``new`` that reads as a correction or update note, when ``new`` has more
-    of them than ``old`` (an edited paragraph that already held one is not a new correction)."""
-    if len(_CORRECTION.findall(new)) <= len(_CORRECTION.findall(old)):
-        return None
-    old_lines = set(old.splitlines())
-    for line in new.splitlines():
-        if line not in old_lines and _CORRECTION.search(line):
-            return line
-    return None
+    """The first line of ``new`` that reads as a correction or update note, when the lines it
+    added have more of them than the lines it dropped (an edited paragraph that already held
+    one is not a new correction)."""
+    old_lines, new_lines = set(old.splitlines()), new.splitlines()
+    came = [line for line in new_lines if line not in old_lines and _reads_as_correction(line)]
+    kept = set(new_lines)
+    went = [line for line in old_lines if line not in kept and _reads_as_correction(line)]
+    return came[0] if len(came) > len(went) else None
+
+
+def _reads_as_correction(line: str) -> bool:
+    return _CORRECTION_HINT.search(line) is not None and _CORRECTION.search(line) is not None
 
 
 def is_date_line(line: str) -> bool:
