@@ -434,6 +434,17 @@ def test_export_then_import_gives_the_same_snapshots(evidence: Evidence, tmp_pat
     assert snapshots_of(fresh) == snapshots_of(evidence.db)
 
 
+def test_imported_history_records_changes_and_notifies_nobody(evidence: Evidence, tmp_path: Path) -> None:
+    """A changed article in an imported WARC is a change in the archive, but it is history:
+    with a notify target configured, no notification is queued for it."""
+    fresh = tmp_path / "fresh.db"
+    env = {"ARCHIVER_NOTIFY": "json://127.0.0.1:9/hook"}
+    assert run_cli("import", "warc", str(evidence.warc), "--db", str(fresh), env=env).code == 0
+    kinds = [json.loads(r[0]) for r in db_rows(fresh, "SELECT kinds FROM changes WHERE boring = 0")]
+    assert kinds and all(kinds)
+    assert db_rows(fresh, "SELECT count(*) FROM notifications") == [(0,)]
+
+
 def test_reexport_of_an_import_keeps_the_server_headers(evidence: Evidence, tmp_path: Path) -> None:
     """X-Archiver-Original-* go back to their own names on import, so the imported capture holds
     what the server sent, as a fetched one does."""

@@ -93,7 +93,9 @@ def import_warc(config: Config, files: list[Path]) -> None:
     if missing:
         raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="FILE")
     failed = False
-    with Session(config) as session:
+    # Changes found in imported history are recorded like any other, but they are history: they
+    # notify nobody (the notify targets are for what happens from now on).
+    with Session(config.replace(notify=[])) as session:
         importer = WarcImport(session)
         for path in files:
             try:

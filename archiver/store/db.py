@@ -480,24 +480,6 @@ def m006_reextraction(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m008_maintenance(db: sqlite_utils.Database) -> None:
-    """One row per full maintenance pass (`archiver maintain`, the daemon's weekly job): when,
-    how long, and the file's size and free pages then."""
-    db.table("maintenance").create({
-        "id": int, "ran_at": str, "seconds": float, "file_bytes": int, "free_pages": int,
-        "page_size": int, "checkpoint_busy": int, "summary": str,
-    }, pk="id")
-
-
-@migrations()
-def m009_body_references(db: sqlite_utils.Database) -> None:
-    """Bodies compressed against another body: which one (``dict_sha256``), and how many bodies
-    stand behind it (``chain``). Existing bodies keep their encoding and stay as they are."""
-    db.table("bodies").add_column("dict_sha256", str)
-    db.table("bodies").add_column("chain", int)
-
-
-@migrations()
 def m007_changes(db: sqlite_utils.Database) -> None:
     """What changed, classified (one row per new version, removal or restoration of a page), and
     the outbox of notifications about it (one row per change and target, sent after commit)."""
@@ -520,3 +502,21 @@ def m007_changes(db: sqlite_utils.Database) -> None:
         foreign_keys=[("change_id", "changes", "id")])
     db.table("notifications").create_index(["change_id", "target"], unique=True)
     db.table("notifications").create_index(["sent_at", "next_attempt_at"])
+
+
+@migrations()
+def m008_maintenance(db: sqlite_utils.Database) -> None:
+    """One row per full maintenance pass (`archiver maintain`, the daemon's weekly job): when,
+    how long, and the file's size and free pages then."""
+    db.table("maintenance").create({
+        "id": int, "ran_at": str, "seconds": float, "file_bytes": int, "free_pages": int,
+        "page_size": int, "checkpoint_busy": int, "summary": str,
+    }, pk="id")
+
+
+@migrations()
+def m009_body_references(db: sqlite_utils.Database) -> None:
+    """Bodies compressed against another body: which one (``dict_sha256``), and how many bodies
+    stand behind it (``chain``). Existing bodies keep their encoding and stay as they are."""
+    db.table("bodies").add_column("dict_sha256", str)
+    db.table("bodies").add_column("chain", int)
