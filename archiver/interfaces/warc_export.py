@@ -255,7 +255,8 @@ class WarcExport:
             warc["WARC-Payload-Digest"] = payload_digest(sha)
             self.db.execute("INSERT INTO temp.warc_payloads (sha256, uri, record_id, date) VALUES (?, ?, ?, ?)",
                             [sha, uri, warc["WARC-Record-ID"], warc["WARC-Date"]])
-        self.db.execute("INSERT OR REPLACE INTO temp.warc_responses (uri, record_id, date) VALUES (?, ?, ?)",
+        self.db.execute("INSERT INTO temp.warc_responses (uri, record_id, date) VALUES (?, ?, ?) ON CONFLICT (uri) "
+                        "DO UPDATE SET record_id = excluded.record_id, date = excluded.date",
                         [uri, warc["WARC-Record-ID"], warc["WARC-Date"]])
         return self.writer.create_warc_record(uri, "response", payload=io.BytesIO(body), length=len(body),
                                               http_headers=http, warc_headers_dict=warc)

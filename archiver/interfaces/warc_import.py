@@ -298,7 +298,9 @@ class WarcImport:
         if result.body_sha256 is None:
             return
         headers = record.rec_headers
-        self.db.execute("INSERT OR REPLACE INTO temp.warc_seen VALUES (?, ?, ?, ?, ?)",
+        self.db.execute("INSERT INTO temp.warc_seen (record_id, digest, uri, date, sha256) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (record_id) DO UPDATE SET digest = excluded.digest, uri = excluded.uri, "
+                        "date = excluded.date, sha256 = excluded.sha256",
                         [result.origin.record_id if result.origin else None,
                          headers.get_header("WARC-Payload-Digest"), uri, headers.get_header("WARC-Date"),
                          result.body_sha256])
