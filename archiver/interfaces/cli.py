@@ -9,12 +9,14 @@ from typing import Any, Iterable
 import click
 
 from archiver import __version__
-from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
+from archiver.interfaces.changes import changes_command, notify_command
+from archiver.interfaces.cli_common import (common_options, existing_archive, group_options,
                                           progress)
 from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
+from archiver.jobs.notify import deliver_before_exit
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
 from archiver.interfaces.cli_backup import backup_command
@@ -102,6 +104,7 @@ def fetch(config: Config, urls: tuple[str, ...], input_file: Any, as_json: bool)
         raise click.UsageError("give at least one URL (or -i FILE)")
     _check_urls(targets)
     outcomes = _run_fetch(config, targets, as_json)
+    deliver_before_exit(config)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, default=str))
     if any(o.failed for o in outcomes):
@@ -126,12 +129,6 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
     return outcomes
 
 
-def _existing_archive(config: Config, prefix: str = "") -> Any:
-    """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
-    error, and no file or directory is created there."""
-    return open_db(existing_archive_path(config.db, prefix))
-
-
 @cli.command()
 @click.argument("url")
 @click.option("--version", "version", type=click.IntRange(min=1), default=None,
@@ -148,7 +145,7 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     Example:
         archiver show https://example.com/a --version 1
     """
-    db = _existing_archive(config, f"not in the archive: {url} ")
+    db = existing_archive(config, f"not in the archive: {url} ")
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:
         raise click.ClickException(f"not in the archive: {url}")
@@ -270,7 +267,7 @@ def sources(config: Config, as_json: bool) -> None:
     Example:
         archiver sources
     """
-    rows = list_sources(_existing_archive(config))
+    rows = list_sources(existing_archive(config))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -321,7 +318,7 @@ def export_opml_command(config: Config) -> None:
     Example:
         archiver export-opml > subscriptions.opml
     """
-    db = _existing_archive(config)
+    db = existing_archive(config)
     rows = db.execute("SELECT url, title FROM feeds WHERE state != 'paused' ORDER BY id").fetchall()
     click.echo(export_opml([(r[0], r[1]) for r in rows]), nl=False)
 
@@ -343,6 +340,7 @@ def poll(config: Config, everything: bool) -> None:
         sync_config_feeds(session.db, config.feeds, session.now())
         tally = poll_once(session, everything)
     click.echo(tally.summary())
+    deliver_before_exit(config)
 
 
 cli.add_command(run_command, "run")
@@ -367,3 +365,5 @@ def export() -> None:
 export.add_command(jsonl_command, "jsonl")
 export.add_command(markdown_command, "markdown")
 cli.add_command(backup_command, "backup")
+cli.add_command(changes_command, "changes")
+cli.add_command(notify_command, "notify")

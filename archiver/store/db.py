@@ -462,6 +462,30 @@ def m006_reextraction(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE snapshots ADD COLUMN reextracted_from INTEGER REFERENCES snapshots(id)")
 
 
+def m007_changes(db: sqlite_utils.Database) -> None:
+    """What changed, classified (one row per new version, removal or restoration of a page), and
+    the outbox of notifications about it (one row per change and target, sent after commit)."""
+    db.table("changes").create({
+        "id": int, "page_id": int, "from_snapshot_id": int, "to_snapshot_id": int, "capture_id": int,
+        "detected_at": str, "kinds": str, "words_added": int, "words_removed": int, "summary": str,
+        "boring": int, "site": str,
+    }, pk="id", not_null={"page_id", "capture_id", "detected_at", "kinds", "boring"},
+        defaults={"words_added": 0, "words_removed": 0, "boring": 0},
+        foreign_keys=[("page_id", "pages", "id"), ("from_snapshot_id", "snapshots", "id"),
+                      ("to_snapshot_id", "snapshots", "id"), ("capture_id", "captures", "id")])
+    db.table("changes").create_index(["detected_at"])
+    db.table("changes").create_index(["page_id"])
+    db.table("changes").create_index(["boring", "detected_at"])
+    db.table("changes").create_index(["capture_id"], unique=True)  # one capture shows one change
+    db.table("notifications").create({
+        "id": int, "change_id": int, "target": str, "created_at": str, "attempts": int,
+        "next_attempt_at": str, "last_error": str, "sent_at": str,
+    }, pk="id", not_null={"change_id", "target", "created_at"}, defaults={"attempts": 0},
+        foreign_keys=[("change_id", "changes", "id")])
+    db.table("notifications").create_index(["change_id", "target"], unique=True)
+    db.table("notifications").create_index(["sent_at", "next_attempt_at"])
+
+
 @migrations()
 def m008_maintenance(db: sqlite_utils.Database) -> None:
     """One row per full maintenance pass (`archiver maintain`, the daemon's weekly job): when,
