@@ -462,6 +462,7 @@ def m006_reextraction(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE snapshots ADD COLUMN reextracted_from INTEGER REFERENCES snapshots(id)")
 
 
+@migrations()
 def m007_changes(db: sqlite_utils.Database) -> None:
     """What changed, classified (one row per new version, removal or restoration of a page), and
     the outbox of notifications about it (one row per change and target, sent after commit)."""
