@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test quality bench bench-bodies clean
+.PHONY: setup run test quality bench bench-bodies bench-scale clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,15 @@ bench: setup
 
 bench-bodies: setup
 	$(PY) bench/body_storage.py
+
+# The scale benchmarks (issue 13) on an archive of 100,000 feeds and 1,000,000 pages, built once
+# into $(BIG_DB) if it is not there (about 10 GB); SCALE=0.05 for a smaller copy of the same shape.
+SCALE ?= 1
+BIG_DB ?= data/bench-big-$(SCALE).db
+
+bench-scale: setup
+	test -e $(BIG_DB) || $(PY) bench/build_big_archive.py $(BIG_DB) --scale $(SCALE)
+	tests/isolated $(PY) bench/scale.py $(BIG_DB)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,117 @@
+"""What the scale work changed, at small scale: the indexes of m012_scale_indexes and the query
+shapes that use them return what the old shapes returned, and searches of the snapshots table
+are lean unless they ask otherwise."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from archiver.interfaces.datasette_plugin import LATEST_ARTICLES_SQL, lean_search_query
+from archiver.interfaces.serve import load_metadata
+from archiver.store.db import ensure_page, insert_snapshot, iso, open_db, transaction
+
+# changed_articles as it was before m012: it grouped every snapshot of the archive
+OLD_CHANGED_ARTICLES = """
+select v.page_id, s.id as snapshot_id, s.title, v.versions,
+  (v.latest - 1) || '..' || v.latest as last_change,
+  v.oldest || '..' || v.latest as all_changes,
+  v.first_captured_at, v.last_changed_at, p.url
+from (
+  select page_id, count(*) as versions, min(version) as oldest, max(version) as latest,
+    min(captured_at) as first_captured_at, max(captured_at) as last_changed_at
+  from snapshots group by page_id having count(*) > 1
+) v
+join snapshots s on s.page_id = v.page_id and s.version = v.latest
+join pages p on p.id = v.page_id
+order by v.last_changed_at desc
+limit 200
+"""
+OLD_LATEST_ARTICLES = LATEST_ARTICLES_SQL.replace("cross join", "join")
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def query(name: str) -> str:
+    return str(load_metadata()["databases"]["archive"]["queries"][name]["sql"])
+
+
+def build(path: Path) -> Any:
+    """30 pages on 3 sites with 1 to 4 versions each, captured in order, and 5 failed captures."""
+    db = open_db(path)
+    with transaction(db):
+        for number in range(30):
+            url = f"https://site{number % 3}.example/story/{number}"
+            seen = START + timedelta(hours=number * 7 % 50, minutes=number)  # no two alike: ties have no order
+            page_id = ensure_page(db, url, iso(seen))
+            for version in range(1 + number % 4):
+                at = iso(seen + timedelta(hours=version * (number % 5 + 1)))
+                capture_id = db["captures"].insert({"kind": "page", "requested_url": url, "final_url": url,
+                                                    "status": 200, "started_at": at, "page_id": page_id,
+                                                    "outcome": "new_snapshot"}).last_pk
+                insert_snapshot(db, page_id, {
+                    "capture_id": capture_id, "captured_at": at, "content_sha256": f"{number}-{version}",
+                    "title": f"Story {number} v{version + 1}", "sitename": f"Site {number % 3}",
+                    "hostname": f"site{number % 3}.example", "language": "en", "text": "words"}, changed_at=at)
+        for number in range(5):
+            db["captures"].insert({"kind": "page", "requested_url": f"https://site0.example/x{number}",
+                                   "status": None, "error": "dns", "started_at": iso(START + timedelta(days=number))})
+    return db
+
+
+def plan(db: Any, sql: str, params: dict[str, Any] | None = None) -> list[str]:
+    return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params or {}).fetchall()]
+
+
+def test_changed_articles_returns_what_the_grouping_query_returned(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    old = db.execute(OLD_CHANGED_ARTICLES).fetchall()
+    new = db.execute(query("changed_articles")).fetchall()
+    assert len(old) == 22  # the pages with two or more versions
+    assert new == old
+    assert not any("TEMP B-TREE" in step for step in plan(db, query("changed_articles")))
+
+
+def test_latest_articles_returns_the_same_rows_reading_pages_first(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    for sql in (query("latest_articles"), LATEST_ARTICLES_SQL):
+        old = OLD_LATEST_ARTICLES if sql is LATEST_ARTICLES_SQL else sql.replace("cross join", "join")
+        params = {"limit": 8} if ":limit" in sql else {}
+        assert db.execute(sql, params).fetchall() == db.execute(old, params).fetchall()
+        assert len(db.execute(sql, params).fetchall()) == (8 if params else 30)
+        steps = plan(db, sql, params)
+        assert steps[0].startswith("SCAN p"), steps
+        assert not any("TEMP B-TREE" in step for step in steps), steps
+    db.execute("ANALYZE")  # with statistics SQLite preferred to walk every snapshot and sort
+    assert plan(db, LATEST_ARTICLES_SQL, {"limit": 8})[0].startswith("SCAN p")
+
+
+def test_recent_failures_reads_only_failed_captures(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    rows = db.execute(query("recent_failures")).fetchall()
+    assert len(rows) == 5
+    assert any("idx_captures_failures" in step for step in plan(db, query("recent_failures")))
+
+
+def test_default_table_pages_use_the_new_indexes(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"idx_snapshots_captured_at", "idx_snapshots_sitename", "idx_snapshots_language",
+            "idx_snapshots_hostname", "idx_pages_state", "idx_pages_last_status",
+            "idx_feeds_last_checked_at", "idx_captures_failures"} <= indexes
+    newest = plan(db, "select id, title from snapshots order by captured_at desc limit 51")
+    assert newest == ["SCAN snapshots USING INDEX idx_snapshots_captured_at"], newest
+    facet = plan(db, "select sitename, count(*) from snapshots where sitename is not null group by sitename")
+    assert any("COVERING INDEX idx_snapshots_sitename" in step for step in facet), facet
+
+
+def test_a_search_of_snapshots_is_lean_unless_it_asks_otherwise() -> None:
+    lean = lean_search_query("/archive/snapshots", b"_search=council")
+    assert lean == b"_search=council&_sort_desc=id&_nocount=1&_nofacet=1"
+    assert lean_search_query("/archive/snapshots.json", b"_search_title=council").endswith(b"_nofacet=1")
+    asked = lean_search_query("/archive/snapshots", b"_search=council&_sort=title&_facet=language&_nocount=")
+    assert asked == b"_search=council&_sort=title&_facet=language&_nocount="
+    for path, query_string in (("/archive/snapshots", b"sitename=x"), ("/archive/pages", b"_search=x"),
+                               ("/archive/snapshots/12", b"_search=x")):
+        assert lean_search_query(path, query_string) == query_string
+
