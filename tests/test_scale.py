@@ -115,3 +115,36 @@ def test_a_search_of_snapshots_is_lean_unless_it_asks_otherwise() -> None:
                                ("/archive/snapshots/12", b"_search=x")):
         assert lean_search_query(path, query_string) == query_string
 
+
+
+def test_due_jobs_reads_the_schedule_not_the_state_index(clocked_session: tuple[Any, Any]) -> None:
+    from archiver.jobs.polling import due_jobs
+    from archiver.store.db import insert_row
+
+    s, clock = clocked_session
+    states = ("active", "backoff", "removed", "paused", "gone")
+    with transaction(s.db):
+        for n in range(60):
+            when = None if n % 7 == 0 else iso(clock.now + timedelta(minutes=(n * 37 % 120) - 60))
+            insert_row(s.db, "feeds", {"url": f"https://f.example/{n}.xml", "state": states[n % 5],
+                                       "next_check_at": when, "error_count": 0})
+            page_id = ensure_page(s.db, f"https://p.example/{n}", iso(clock.now))
+            s.db.execute("UPDATE pages SET state = ?, next_check_at = ? WHERE id = ?",
+                         [states[n % 5], when, page_id])
+    # no ANALYZE: without statistics (an archive before its first maintenance) SQLite chose the
+    # index on state, and read every active page at every tick
+    feeds = sorted(((r[1] or "", r[0]) for r in s.db.execute(
+        "SELECT url, next_check_at, state FROM feeds") if r[2] in ("active", "backoff")
+        and (r[1] is None or r[1] <= iso(clock.now))))
+    pages = sorted((r[1], r[0]) for r in s.db.execute("SELECT url, next_check_at, state FROM pages")
+                   if r[2] in ("active", "removed") and r[1] is not None and r[1] <= iso(clock.now))
+    statements: list[str] = []
+    s.db.conn.set_trace_callback(statements.append)
+    urls = [job.url for job in due_jobs(s, clock.now)]
+    s.db.conn.set_trace_callback(None)
+    assert urls == [url for _, url in feeds] + [url for _, url in pages]
+    assert len(feeds) >= 5 and len(pages) >= 5
+    page_query = next(sql for sql in statements if "FROM pages" in sql)
+    steps = plan(s.db, page_query)
+    assert any("idx_pages_next_check_at" in step for step in steps), steps
+    assert not any("idx_pages_state" in step for step in steps), steps
