@@ -84,6 +84,7 @@ def describe(db_path: Path) -> dict[str, int]:
     db.conn.close()
     size = db_path.stat().st_size
     print(f"archive {db_path}: {size / 1e6:,.0f} MB, " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other work inflates every figure)")
     return counts
 
 
@@ -364,7 +365,7 @@ def main() -> None:
             started = time.monotonic()
             print(f"{name}:", flush=True)
             step()
-            print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
+            print(f"  ({time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
 if __name__ == "__main__":

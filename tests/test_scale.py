@@ -148,3 +148,35 @@ def test_due_jobs_reads_the_schedule_not_the_state_index(clocked_session: tuple[
     steps = plan(s.db, page_query)
     assert any("idx_pages_next_check_at" in step for step in steps), steps
     assert not any("idx_pages_state" in step for step in steps), steps
+
+
+OLD_FEED_HEALTH = """
+select id as feed_id, coalesce(title, url) as feed, health, state, last_status, error_count,
+  last_error, last_checked_at, next_check_at, entry_count, url
+from (
+  select *, case
+    when state = 'gone' then 'gone'
+    when last_status in (401, 403) then 'blocked'
+    when state = 'backoff' then 'backoff'
+    when state != 'active' then state
+    when error_count > 0 then 'failing'
+    else 'ok' end as health
+  from feeds
+)
+order by health = 'ok', error_count desc, last_checked_at desc
+"""
+
+
+def test_feed_health_shows_the_first_200_of_what_it_showed(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "a.db")
+    with transaction(db):  # about 150 feeds in trouble, the rest healthy
+        for n in range(500):
+            state = "gone" if n % 23 == 0 else "backoff" if n % 19 == 0 else "paused" if n % 29 == 0 else "active"
+            status = 403 if n % 17 == 0 else 401 if n % 31 == 0 else None if n % 11 == 0 else 304
+            db["feeds"].insert({"url": f"https://f.example/{n}.xml", "state": state, "last_status": status,
+                                "error_count": n % 4 if n % 13 == 0 else 0,
+                                "last_checked_at": iso(START + timedelta(minutes=n * 37 % 1000, seconds=n))})
+    old = db.execute(OLD_FEED_HEALTH).fetchall()
+    new = db.execute(query("feed_health")).fetchall()
+    assert len(new) == 200 and new == old[:200]
+    assert {row[2] for row in new} >= {"ok", "gone", "blocked", "backoff", "failing"}
