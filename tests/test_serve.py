@@ -358,6 +358,12 @@ def test_a_search_is_newest_first_without_count_or_facets_unless_asked(server: A
     assert "sitename" in asked["facet_results"]
 
 
+def test_the_database_page_counts_the_tables_but_not_the_search_index(server: ArchiveServer) -> None:
+    tables = {t["name"]: t for t in server.get("/archive.json").json()["tables"]}
+    assert tables["snapshots"]["count"] >= 3 and tables["pages"]["count"] >= 3
+    assert tables["snapshots_fts_data"]["hidden"] and tables["snapshots_fts_data"]["count"] is None
+
+
 def test_facets_on_snapshots(server: ArchiveServer) -> None:
     facets = server.get("/archive/snapshots.json").json()["facet_results"]
     sites = {r["value"] for r in facets["sitename"]["results"]}
