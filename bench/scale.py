@@ -213,8 +213,8 @@ def due_tick(session: Session, daemon: Daemon, port: int) -> None:
         make_due(session.db, ids)
         cpu, wall, ticks, done = time.process_time(), time.monotonic(), 0, 0
         while done < DUE_PAGES and ticks < 100:
-            report_ = daemon.tick(budget=5)
-            done += report_.counts["pages"]
+            result = daemon.tick(budget=5)
+            done += result.counts["pages"]
             ticks += 1
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     report(f"ticks for {DUE_PAGES:,} due pages answering 304", f"{ticks} ticks of <= {daemon.batch} jobs, "
