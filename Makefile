@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # needs: it gets a virtualenv of its own.
 PYWB_VENV ?= .venv-pywb
 
-.PHONY: setup run test quality bench bench-bodies bench-warc clean
+.PHONY: setup run test quality bench bench-bodies bench-warc bench-scale clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +43,15 @@ bench-bodies: setup
 
 bench-warc: setup
 	$(PY) bench/warc_bench.py
+
+# The scale benchmarks (issue 13) on an archive of 100,000 feeds and 1,000,000 pages, built once
+# into $(BIG_DB) if it is not there (about 10 GB); SCALE=0.05 for a smaller copy of the same shape.
+SCALE ?= 1
+BIG_DB ?= data/bench-big-$(SCALE).db
+
+bench-scale: setup
+	test -e $(BIG_DB) || $(PY) bench/build_big_archive.py $(BIG_DB) --scale $(SCALE)
+	tests/isolated $(PY) bench/scale.py $(BIG_DB)
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

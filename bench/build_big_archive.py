@@ -48,7 +48,10 @@ PAGES_PER_SITE = 100
 ENTRIES_PER_PAGE = 2
 FEED_POLLS_304 = 8
 EDITED_SHARE = 10  # one page in ten has a second version
+RARE_WORD = "zeppelin"  # not in WORDS: on the first page of one site in RARE_EVERY
+RARE_EVERY = 50
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
+BUILT_AT = datetime.now(timezone.utc)  # next checks count from here: nothing is due when the build ends
 WORDS = ("the of and to in a is that for it as was with be by on not he this are or his from at which but have "
          "an they you were her she there been one all we their has would when if so no will more can who said "
          "council minister election market report city police court government budget energy health school "
@@ -130,6 +133,8 @@ def build_site(db: Any, site: Site, feed_ids: list[int]) -> dict[str, int]:
             url = f"https://{site.host}/{2026}/{rng.randint(1, 12):02d}/story-{site.number}-{number}"
             seen = START + timedelta(minutes=rng.randint(0, 180 * 24 * 60))
             title, paragraphs = article(rng)
+            if number == 0 and site.number % RARE_EVERY == 0:  # a word few pages have, for the search bench
+                paragraphs.append(f"The {RARE_WORD} was seen over the city.")
             page_id = ensure_page(db, url, iso(seen))
             versions = [(seen, title, paragraphs)]
             if rng.randrange(EDITED_SHARE) == 0:
@@ -138,7 +143,7 @@ def build_site(db: Any, site: Site, feed_ids: list[int]) -> dict[str, int]:
             last_at = _save_versions(db, page_id, url, template, versions, counts)
             update_row(db, "pages", page_id, {
                 "last_checked_at": iso(last_at), "last_status": 200, "last_changed_at": iso(versions[-1][0]),
-                "next_check_at": iso(last_at + timedelta(days=rng.randint(30, 365)))})
+                "next_check_at": iso(max(last_at, BUILT_AT) + timedelta(days=rng.randint(30, 365)))})
             for feed_id in rng.sample(feed_ids, ENTRIES_PER_PAGE):
                 items[feed_id].append((title, url, iso(seen)))
         for feed_id, entries in items.items():

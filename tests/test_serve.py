@@ -348,6 +348,22 @@ def test_search_finds_articles_by_words_in_their_body(server: ArchiveServer) -> 
     assert len(rows) == 1 and rows[0]["author"] == "Richard Ensor"
 
 
+def test_a_search_is_newest_first_without_count_or_facets_unless_asked(server: ArchiveServer) -> None:
+    lean = server.get("/archive/snapshots.json?_search=budget&_shape=objects").json()
+    ids = [r["id"] for r in lean["rows"]]
+    assert len(ids) >= 2 and ids == sorted(ids, reverse=True)
+    assert lean["filtered_table_rows_count"] is None and lean["facet_results"] == {}
+    asked = server.get("/archive/snapshots.json?_search=budget&_facet=sitename&_nocount=").json()
+    assert asked["filtered_table_rows_count"] == len(ids)
+    assert "sitename" in asked["facet_results"]
+
+
+def test_the_database_page_counts_the_tables_but_not_the_search_index(server: ArchiveServer) -> None:
+    tables = {t["name"]: t for t in server.get("/archive.json").json()["tables"]}
+    assert tables["snapshots"]["count"] >= 3 and tables["pages"]["count"] >= 3
+    assert tables["snapshots_fts_data"]["hidden"] and tables["snapshots_fts_data"]["count"] is None
+
+
 def test_facets_on_snapshots(server: ArchiveServer) -> None:
     facets = server.get("/archive/snapshots.json").json()["facet_results"]
     sites = {r["value"] for r in facets["sitename"]["results"]}

@@ -11,8 +11,7 @@ import click
 
 from archiver import __version__
 from archiver.interfaces.changes import changes_command, notify_command
-from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
-                                          progress)
+from archiver.interfaces.cli_common import common_options, existing_archive, group_options, progress
 from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
@@ -131,12 +130,6 @@ def _run_fetch(config: Config, targets: list[str], quiet: bool) -> list[PageOutc
     return outcomes
 
 
-def _existing_archive(config: Config, prefix: str = "") -> Any:
-    """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
-    error, and no file or directory is created there."""
-    return open_db(existing_archive_path(config.db, prefix))
-
-
 @cli.command()
 @click.argument("url")
 @click.option("--version", "version", type=click.IntRange(min=1), default=None,
@@ -153,7 +146,7 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     Example:
         archiver show https://example.com/a --version 1
     """
-    db = _existing_archive(config, f"not in the archive: {url} ")
+    db = existing_archive(config, f"not in the archive: {url} ")
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:
         raise click.ClickException(f"not in the archive: {url}")
@@ -275,7 +268,7 @@ def sources(config: Config, as_json: bool) -> None:
     Example:
         archiver sources
     """
-    rows = list_sources(_existing_archive(config))
+    rows = list_sources(existing_archive(config))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -348,7 +341,7 @@ def export_opml_command(config: Config) -> None:
     Example:
         archiver export-opml > subscriptions.opml
     """
-    db = _existing_archive(config)
+    db = existing_archive(config)
     rows = db.execute("SELECT url, title FROM feeds WHERE state != 'paused' ORDER BY id").fetchall()
     click.echo(export_opml([(r[0], r[1]) for r in rows]), nl=False)
 

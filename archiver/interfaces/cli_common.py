@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from archiver.settings import ConfigError, load_config
-from archiver.store.db import StoreError
+from archiver.settings import Config, ConfigError, load_config
+from archiver.store.db import StoreError, open_db
 from archiver.content.urls import BadURL
 
 USER_ERRORS = (ConfigError, StoreError, BadURL)
@@ -80,6 +80,12 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         except USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
     return wrapper
+
+
+def existing_archive(config: Config, prefix: str = "") -> Any:
+    """The archive at ``config.db`` for a command that only reads it; a mistyped --db is an
+    error, and no file or directory is created there."""
+    return open_db(existing_archive_path(config.db, prefix))
 
 
 def _setup_logging(level: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import datasette as datasette_package
 import jinja2
@@ -114,10 +114,43 @@ def with_headers(app: ASGIApp, headers: list[tuple[bytes, bytes]]) -> ASGIApp:
     return wrapped
 
 
+# A search of the snapshots table, unless it asks for a sort, a count or a facet itself: newest
+# first by id, without the total count or the default facets. A common word matches most of the
+# archive, and sorting by captured_at, counting or faceting reads every matching row (the rows
+# carry the text): 0.6 s at 50,000 snapshots, seconds at a million, where this reads 50 rows.
+SEARCH_PATH = re.compile(rf"^/{DATABASE}/snapshots(\.json)?$")
+LEAN_SEARCH = (("_sort_desc", "id", ("_sort",)), ("_nocount", "1", ("_nocount",)),
+               ("_nofacet", "1", ("_nofacet", "_facet")))  # (name, value, names that say otherwise)
+
+
+def lean_search_query(path: str, query: bytes) -> bytes:
+    """``query`` with the defaults of a lean search added, for a search of the snapshots table."""
+    if not SEARCH_PATH.match(path):
+        return query
+    given = {name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+    if not any(name == "_search" or name.startswith("_search_") for name in given):
+        return query
+    added = [f"{name}={value}" for name, value, overridden_by in LEAN_SEARCH
+             if not any(g.startswith(other) for g in given for other in overridden_by)]
+    return b"&".join([query, *(a.encode() for a in added)]) if added else query
+
+
+def with_lean_search(app: ASGIApp) -> ASGIApp:
+    """Wrap an ASGI app so that searches of the snapshots table get ``lean_search_query``."""
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = lean_search_query(scope.get("path", ""), scope.get("query_string", b""))
+            if query != scope.get("query_string", b""):
+                scope = {**scope, "query_string": query}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 @hookimpl
 def asgi_wrapper(datasette: Any) -> Callable[[ASGIApp], ASGIApp]:
     headers = security_headers(datasette.template_dir)
-    return lambda app: with_headers(app, headers)
+    return lambda app: with_headers(with_lean_search(app), headers)
 
 
 # -- SQL function and template filter -------------------------------------------------------------
@@ -439,10 +472,12 @@ SEARCH_COLUMNS = ("title", "author", "sitename", "published", "version", "captur
 
 # Newest pages first by id, which the archive gives pages as it first sees them: the primary key
 # keeps this to a few rows read, where sorting by first_seen_at read them all (1 s at 1M pages).
+# CROSS JOIN keeps pages the outer loop: with statistics, SQLite otherwise walked every snapshot
+# and sorted them (330 ms at 50,000 pages).
 LATEST_ARTICLES_SQL = """
 select s.id as snapshot_id, s.title, s.sitename, s.hostname, s.version, s.captured_at, p.url
 from pages p
-join snapshots s on s.page_id = p.id
+cross join snapshots s on s.page_id = p.id
   and s.version = (select max(version) from snapshots where page_id = p.id)
 order by p.id desc
 limit :limit

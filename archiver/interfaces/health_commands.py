@@ -7,14 +7,9 @@ from typing import Any
 
 import click
 
-from archiver.interfaces.cli_common import common_options, existing_archive_path
+from archiver.interfaces.cli_common import common_options, existing_archive
 from archiver.settings import Config
 from archiver.store import health
-from archiver.store.db import open_db
-
-
-def _existing(config: Config) -> Any:
-    return open_db(existing_archive_path(config.db))
 
 
 @click.command(name="maintain")
@@ -31,7 +26,7 @@ def maintain_command(config: Config, as_json: bool) -> None:
     Example:
         archiver maintain
     """
-    report = health.maintain(_existing(config))
+    report = health.maintain(existing_archive(config))
     if as_json:
         size = report.size
         click.echo(json.dumps({
@@ -55,7 +50,7 @@ def stats_command(config: Config, days: int, as_json: bool) -> None:
     Example:
         archiver stats --days 7
     """
-    stats = health.archive_stats(_existing(config), days=days)
+    stats = health.archive_stats(existing_archive(config), days=days)
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return

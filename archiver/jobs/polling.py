@@ -312,9 +312,11 @@ def due_jobs(session: Any, now: datetime, everything: bool = False,
     """Feeds and pages whose next check has come (or all of them), most overdue first."""
     db = session.db
     stamp = iso(now)
-    feed_where = "state IN ('active', 'backoff')" + ("" if everything else
+    # "+state": the schedule's index (next_check_at) is the one to read, never the index on state
+    # that the pages table's facet has: through that one, every tick read every active page.
+    feed_where = "+state IN ('active', 'backoff')" + ("" if everything else
                  " AND (next_check_at IS NULL OR next_check_at <= :now)")
-    page_where = "state IN ('active', 'removed') AND next_check_at IS NOT NULL" + ("" if everything else
+    page_where = "+state IN ('active', 'removed') AND next_check_at IS NOT NULL" + ("" if everything else
                  " AND next_check_at <= :now")
     feeds_sql = f"SELECT * FROM feeds WHERE {feed_where} ORDER BY coalesce(next_check_at, '') LIMIT :limit"
     pages_sql = (f"SELECT url, etag, last_modified, last_body_sha256 FROM pages WHERE {page_where} "

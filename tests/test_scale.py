@@ -1,0 +1,182 @@
+"""What the scale work changed, at small scale: the indexes of m012_scale_indexes and the query
+shapes that use them return what the old shapes returned, and searches of the snapshots table
+are lean unless they ask otherwise."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from archiver.interfaces.datasette_plugin import LATEST_ARTICLES_SQL, lean_search_query
+from archiver.interfaces.serve import load_metadata
+from archiver.store.db import ensure_page, insert_snapshot, iso, open_db, transaction
+
+# changed_articles as it was before m012: it grouped every snapshot of the archive
+OLD_CHANGED_ARTICLES = """
+select v.page_id, s.id as snapshot_id, s.title, v.versions,
+  (v.latest - 1) || '..' || v.latest as last_change,
+  v.oldest || '..' || v.latest as all_changes,
+  v.first_captured_at, v.last_changed_at, p.url
+from (
+  select page_id, count(*) as versions, min(version) as oldest, max(version) as latest,
+    min(captured_at) as first_captured_at, max(captured_at) as last_changed_at
+  from snapshots group by page_id having count(*) > 1
+) v
+join snapshots s on s.page_id = v.page_id and s.version = v.latest
+join pages p on p.id = v.page_id
+order by v.last_changed_at desc
+limit 200
+"""
+OLD_LATEST_ARTICLES = LATEST_ARTICLES_SQL.replace("cross join", "join")
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def query(name: str) -> str:
+    return str(load_metadata()["databases"]["archive"]["queries"][name]["sql"])
+
+
+def build(path: Path) -> Any:
+    """30 pages on 3 sites with 1 to 4 versions each, captured in order, and 5 failed captures."""
+    db = open_db(path)
+    with transaction(db):
+        for number in range(30):
+            url = f"https://site{number % 3}.example/story/{number}"
+            seen = START + timedelta(hours=number * 7 % 50, minutes=number)  # no two alike: ties have no order
+            page_id = ensure_page(db, url, iso(seen))
+            for version in range(1 + number % 4):
+                at = iso(seen + timedelta(hours=version * (number % 5 + 1)))
+                capture_id = db["captures"].insert({"kind": "page", "requested_url": url, "final_url": url,
+                                                    "status": 200, "started_at": at, "page_id": page_id,
+                                                    "outcome": "new_snapshot"}).last_pk
+                insert_snapshot(db, page_id, {
+                    "capture_id": capture_id, "captured_at": at, "content_sha256": f"{number}-{version}",
+                    "title": f"Story {number} v{version + 1}", "sitename": f"Site {number % 3}",
+                    "hostname": f"site{number % 3}.example", "language": "en", "text": "words"}, changed_at=at)
+        for number in range(5):
+            db["captures"].insert({"kind": "page", "requested_url": f"https://site0.example/x{number}",
+                                   "status": None, "error": "dns", "started_at": iso(START + timedelta(days=number))})
+    return db
+
+
+def plan(db: Any, sql: str, params: dict[str, Any] | None = None) -> list[str]:
+    return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params or {}).fetchall()]
+
+
+def test_changed_articles_returns_what_the_grouping_query_returned(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    old = db.execute(OLD_CHANGED_ARTICLES).fetchall()
+    new = db.execute(query("changed_articles")).fetchall()
+    assert len(old) == 22  # the pages with two or more versions
+    assert new == old
+    assert not any("TEMP B-TREE" in step for step in plan(db, query("changed_articles")))
+
+
+def test_latest_articles_returns_the_same_rows_reading_pages_first(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    for sql in (query("latest_articles"), LATEST_ARTICLES_SQL):
+        old = OLD_LATEST_ARTICLES if sql is LATEST_ARTICLES_SQL else sql.replace("cross join", "join")
+        params = {"limit": 8} if ":limit" in sql else {}
+        assert db.execute(sql, params).fetchall() == db.execute(old, params).fetchall()
+        assert len(db.execute(sql, params).fetchall()) == (8 if params else 30)
+        steps = plan(db, sql, params)
+        assert steps[0].startswith("SCAN p"), steps
+        assert not any("TEMP B-TREE" in step for step in steps), steps
+    db.execute("ANALYZE")  # with statistics SQLite preferred to walk every snapshot and sort
+    assert plan(db, LATEST_ARTICLES_SQL, {"limit": 8})[0].startswith("SCAN p")
+
+
+def test_recent_failures_reads_only_failed_captures(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    rows = db.execute(query("recent_failures")).fetchall()
+    assert len(rows) == 5
+    assert any("idx_captures_failures" in step for step in plan(db, query("recent_failures")))
+
+
+def test_default_table_pages_use_the_new_indexes(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"idx_snapshots_captured_at", "idx_snapshots_sitename", "idx_snapshots_language",
+            "idx_snapshots_hostname", "idx_pages_state", "idx_pages_last_status",
+            "idx_feeds_last_checked_at", "idx_captures_failures"} <= indexes
+    newest = plan(db, "select id, title from snapshots order by captured_at desc limit 51")
+    assert newest == ["SCAN snapshots USING INDEX idx_snapshots_captured_at"], newest
+    facet = plan(db, "select sitename, count(*) from snapshots where sitename is not null group by sitename")
+    assert any("COVERING INDEX idx_snapshots_sitename" in step for step in facet), facet
+
+
+def test_a_search_of_snapshots_is_lean_unless_it_asks_otherwise() -> None:
+    lean = lean_search_query("/archive/snapshots", b"_search=council")
+    assert lean == b"_search=council&_sort_desc=id&_nocount=1&_nofacet=1"
+    assert lean_search_query("/archive/snapshots.json", b"_search_title=council").endswith(b"_nofacet=1")
+    asked = lean_search_query("/archive/snapshots", b"_search=council&_sort=title&_facet=language&_nocount=")
+    assert asked == b"_search=council&_sort=title&_facet=language&_nocount="
+    for path, query_string in (("/archive/snapshots", b"sitename=x"), ("/archive/pages", b"_search=x"),
+                               ("/archive/snapshots/12", b"_search=x")):
+        assert lean_search_query(path, query_string) == query_string
+
+
+
+def test_due_jobs_reads_the_schedule_not_the_state_index(clocked_session: tuple[Any, Any]) -> None:
+    from archiver.jobs.polling import due_jobs
+    from archiver.store.db import insert_row
+
+    s, clock = clocked_session
+    states = ("active", "backoff", "removed", "paused", "gone")
+    with transaction(s.db):
+        for n in range(60):
+            when = None if n % 7 == 0 else iso(clock.now + timedelta(minutes=(n * 37 % 120) - 60))
+            insert_row(s.db, "feeds", {"url": f"https://f.example/{n}.xml", "state": states[n % 5],
+                                       "next_check_at": when, "error_count": 0})
+            page_id = ensure_page(s.db, f"https://p.example/{n}", iso(clock.now))
+            s.db.execute("UPDATE pages SET state = ?, next_check_at = ? WHERE id = ?",
+                         [states[n % 5], when, page_id])
+    # no ANALYZE: without statistics (an archive before its first maintenance) SQLite chose the
+    # index on state, and read every active page at every tick
+    feeds = sorted(((r[1] or "", r[0]) for r in s.db.execute(
+        "SELECT url, next_check_at, state FROM feeds") if r[2] in ("active", "backoff")
+        and (r[1] is None or r[1] <= iso(clock.now))))
+    pages = sorted((r[1], r[0]) for r in s.db.execute("SELECT url, next_check_at, state FROM pages")
+                   if r[2] in ("active", "removed") and r[1] is not None and r[1] <= iso(clock.now))
+    statements: list[str] = []
+    s.db.conn.set_trace_callback(statements.append)
+    urls = [job.url for job in due_jobs(s, clock.now)]
+    s.db.conn.set_trace_callback(None)
+    assert urls == [url for _, url in feeds] + [url for _, url in pages]
+    assert len(feeds) >= 5 and len(pages) >= 5
+    page_query = next(sql for sql in statements if "FROM pages" in sql)
+    steps = plan(s.db, page_query)
+    assert any("idx_pages_next_check_at" in step for step in steps), steps
+    assert not any("idx_pages_state" in step for step in steps), steps
+
+
+OLD_FEED_HEALTH = """
+select id as feed_id, coalesce(title, url) as feed, health, state, last_status, error_count,
+  last_error, last_checked_at, next_check_at, entry_count, url
+from (
+  select *, case
+    when state = 'gone' then 'gone'
+    when last_status in (401, 403) then 'blocked'
+    when state = 'backoff' then 'backoff'
+    when state != 'active' then state
+    when error_count > 0 then 'failing'
+    else 'ok' end as health
+  from feeds
+)
+order by health = 'ok', error_count desc, last_checked_at desc
+"""
+
+
+def test_feed_health_shows_the_first_200_of_what_it_showed(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "a.db")
+    with transaction(db):  # about 150 feeds in trouble, the rest healthy
+        for n in range(500):
+            state = "gone" if n % 23 == 0 else "backoff" if n % 19 == 0 else "paused" if n % 29 == 0 else "active"
+            status = 403 if n % 17 == 0 else 401 if n % 31 == 0 else None if n % 11 == 0 else 304
+            db["feeds"].insert({"url": f"https://f.example/{n}.xml", "state": state, "last_status": status,
+                                "error_count": n % 4 if n % 13 == 0 else 0,
+                                "last_checked_at": iso(START + timedelta(minutes=n * 37 % 1000, seconds=n))})
+    old = db.execute(OLD_FEED_HEALTH).fetchall()
+    new = db.execute(query("feed_health")).fetchall()
+    assert len(new) == 200 and new == old[:200]
+    assert {row[2] for row in new} >= {"ok", "gone", "blocked", "backoff", "failing"}
