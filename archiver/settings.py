@@ -65,6 +65,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tick", 60.0, "seconds between two scheduler ticks of `archiver run`", float),
     Setting("tick_batch", 200, "most feeds and pages taken in one tick", int),
     Setting("feeds", [], "feed URLs to keep subscribed; synced into the feeds table", list),
+    Setting("broker_url", "", "Redis URL of the job queue shared with `archiver worker` processes, e.g. "
+            "\"redis://redis:6379/0\"; empty: everything runs in this one process and no Redis is needed"),
+    Setting("queue", "archiver", "queue the workers take page and feed jobs from (with broker_url)"),
+    Setting("results_queue", "archiver-results", "queue the workers send their results back on, "
+            "read by the daemon, the archive's one writer (with broker_url)"),
+    Setting("job_lease", 600.0, "seconds a feed or page handed to the workers stays leased; a job "
+            "lost with its worker is sent again once its lease has expired (with broker_url)", float),
     Setting("host", "127.0.0.1", "address `archiver serve` listens on"),
     Setting("port", 8001, "port `archiver serve` listens on", int),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR"),

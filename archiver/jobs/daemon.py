@@ -331,7 +331,7 @@ def run_command(config: Config) -> None:
         raise click.BadParameter("--tick and --batch must be positive")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
-    with Session(config) as session:
+    with Session(config, writer=True) as session:
         added = sync_config_feeds(session.db, config.feeds, session.now())
         if added:
             log.info("subscribed to %s feeds listed in the config", len(added))
@@ -353,7 +353,8 @@ def status_command(config: Config) -> None:
     """Say whether a daemon is running on this archive and when it last ticked.
 
     Exits 0 when it is alive and its last tick is recent (within 3 ticks and a minute), 1
-    otherwise: use it as a container health check.
+    otherwise: use it as a container health check. With broker_url set it also shows the
+    cluster: jobs queued, workers seen in the last minute, the oldest job in flight.
 
     \b
     Example:
@@ -366,5 +367,10 @@ def status_command(config: Config) -> None:
     status = read_status(db, datetime.now(timezone.utc))
     for line in status.lines():
         click.echo(line)
+    if config.broker_url:
+        from archiver.jobs.cluster import status_lines  # imports Dramatiq: only in distributed mode
+
+        for line in status_lines(config, db, datetime.now(timezone.utc)):
+            click.echo(line)
     if not status.healthy:
         sys.exit(1)

@@ -27,7 +27,8 @@ def utc_now() -> datetime:
 class Session:
     """Shared state of one run; a context manager that closes the client and the workers."""
 
-    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now,
+                 writer: bool = False):
         self.config = config
         self._owns_db = db is None
         self.db = db if db is not None else open_db(config.db)
@@ -35,12 +36,21 @@ class Session:
         self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
         self.fetcher = Fetcher(config)
         self.pool = WorkerPool(config)
-        gate, patience = self.fetcher.gate, config.deadline
-        self.runner = Runner(self.db, config.max_connections, config.per_host_connections,
-                             ready_in=lambda host: gate.ready_in(host, patience))
+        self.runner: Any = self._runner(writer)
         self.robots_refusal: Callable[[str], Any] | None = None
         if config.obey_robots:
             self.robots_refusal = RobotsPolicy(self.fetcher).refusal
+
+    def _runner(self, writer: bool) -> Any:
+        """Jobs run here, or (``broker_url`` set) on the cluster's workers; ``writer``: this is
+        the daemon, which saves every result the workers send back."""
+        if self.config.broker_url:
+            from archiver.jobs.cluster import ClusterRunner  # imports Dramatiq: only when asked for
+
+            return ClusterRunner(self, writer)
+        gate, patience = self.fetcher.gate, self.config.deadline
+        return Runner(self.db, self.config.max_connections, self.config.per_host_connections,
+                      ready_in=lambda host: gate.ready_in(host, patience))
 
     def __enter__(self) -> "Session":
         return self

@@ -1,0 +1,436 @@
+"""Distributed mode (``broker_url`` set): fetch-and-extract jobs run on `archiver worker`
+processes anywhere, through Dramatiq over Redis; the archive keeps one writer.
+
+The only module that imports Dramatiq (and redis-py, which Dramatiq's Redis broker is built on).
+
+- The writer (the daemon, or a command such as `archiver fetch`) leases each due row
+  (``lease_until``), sends a *spec* of the job to the ``queue``, and saves the results that come
+  back on its results queue with the very ``save`` of single-process mode, recording each job's
+  idempotency key in the same transaction (``cluster_results``), then acknowledges the message.
+- A worker rebuilds the job from its spec over its own hardened Fetcher and extraction pool,
+  runs its ``work`` (every SSRF, size, deadline and robots.txt rule applies where the request
+  leaves from) and sends the work back as JSON (``archiver.jobs.wire``).
+- Politeness holds for the whole cluster: ``ClusterGate`` replaces the worker fetcher's per-process
+  gate with Dramatiq's Redis rate-limiter backend, and a job whose host has no free slot is sent
+  again with a delay instead of waiting on a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Iterator
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import ConnectionError as BrokerConnectionError
+from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+
+from archiver.content.urls import host_of
+from archiver.jobs.runner import job_key
+from archiver.jobs.wire import WireError, from_wire, job_from_spec, job_spec, to_wire
+from archiver.net.fetcher import Fetcher, HostDeferred
+from archiver.net.robots import RobotsPolicy
+from archiver.settings import Config, ConfigError
+from archiver.store.db import iso, parse_iso, transaction
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "archiver"
+WORK_ACTOR = "archiver_job"
+RESULT_ACTOR = "archiver_result"
+WORKER_SEEN = 60          # seconds a worker's heartbeat counts as "seen"
+HEARTBEAT_EVERY = 15.0
+BUSY_RETRY = 0.1          # seconds before a job whose host has no free connection is tried again
+KEPT_KEYS = timedelta(days=7)
+BROKER_ERRORS = (BrokerConnectionError, redis.RedisError)
+
+
+class ClusterError(ConfigError):
+    """The broker cannot be reached or used; the message says which and why (a configuration
+    problem as far as the commands are concerned: they report it in one line)."""
+
+
+def connect(config: Config) -> RedisBroker:
+    """A broker on ``broker_url`` with the job and result actors declared (they must be the same
+    on every process: the name, queue and limits of a job are part of the protocol)."""
+    try:
+        broker = RedisBroker(url=config.broker_url, namespace=NAMESPACE)
+    except ValueError as exc:
+        raise ClusterError(f"broker_url: {exc}") from None
+    # A job may wait for its host's turn, fetch (redirects and robots.txt included) and extract.
+    limit_ms = int((3 * config.deadline + config.extract_timeout + 60) * 1000)
+    dramatiq.actor(_run_job, broker=broker, actor_name=WORK_ACTOR, queue_name=config.queue,
+                   max_retries=3, min_backoff=1000, time_limit=limit_ms)
+    dramatiq.actor(_never_run, broker=broker, actor_name=RESULT_ACTOR, queue_name=config.results_queue)
+    return broker
+
+
+def _never_run(*_: Any) -> None:
+    """Results are read by the writer (``ClusterRunner``), never by a Dramatiq worker."""
+    raise RuntimeError("results are consumed by the writer")
+
+
+# -- politeness across the cluster ---------------------------------------------------------------
+
+class ClusterGate:
+    """``HostGate``'s contract (``slot``, ``ready_in``, ``defer``) over Redis, so that every
+    request of every worker counts: at most ``per_host`` in flight to a host (Dramatiq's
+    ConcurrentRateLimiter, whose keys expire should a worker die holding one), starts at least
+    ``delay`` apart (a start token: the backend's atomic add-if-absent with that lifetime), and
+    a host's Retry-After honoured by all."""
+
+    def __init__(self, backend: RedisBackend, per_host: int, delay: float, hold: float):
+        self.backend = backend
+        self.per_host = max(1, per_host)
+        self.delay_ms = int(delay * 1000)
+        self.hold_ms = int(hold * 1000)
+
+    def _key(self, host: str, what: str) -> str:
+        return f"{NAMESPACE}:host:{host}:{what}"
+
+    def _left(self, host: str, what: str) -> float:
+        return max(0, self.backend.client.pttl(self._key(host, what))) / 1000
+
+    def defer(self, host: str, seconds: float) -> None:
+        if seconds > self._left(host, "defer"):
+            self.backend.client.set(self._key(host, "defer"), 1, px=max(1, int(seconds * 1000)))
+
+    def ready_in(self, host: str, patience: float = math.inf) -> float:
+        """Seconds until ``host`` takes another request from this cluster (0: now); a
+        Retry-After longer than ``patience`` counts as now (the request fails at once)."""
+        deferred = self._left(host, "defer")
+        if deferred > patience:
+            return 0.0
+        busy = int(self.backend.client.get(self._key(host, "busy")) or 0) >= self.per_host
+        return max(deferred, self._left(host, "start"), BUSY_RETRY if busy else 0.0)
+
+    @contextmanager
+    def slot(self, host: str, max_wait: float) -> Iterator[None]:
+        """A turn at ``host``, waited for up to ``max_wait`` seconds (HostDeferred after that)."""
+        limiter = ConcurrentRateLimiter(self.backend, self._key(host, "busy"), limit=self.per_host,
+                                        ttl=self.hold_ms)
+        give_up = time.monotonic() + max_wait
+        while True:
+            deferred = self._left(host, "defer")
+            if deferred > max_wait:
+                raise HostDeferred(f"{host} asked to wait {deferred:.0f}s", time.monotonic() + deferred)
+            with limiter.acquire(raise_on_failure=False) as acquired:
+                if acquired and not deferred and self._start(host):
+                    yield
+                    return
+            wait = max(self.ready_in(host, max_wait), 0.01)
+            if time.monotonic() + wait > give_up:
+                raise HostDeferred(f"{host} had no free turn within {max_wait:.0f}s", time.monotonic() + wait)
+            time.sleep(wait)
+
+    def _start(self, host: str) -> bool:
+        return self.delay_ms <= 0 or self.backend.add(self._key(host, "start"), 1, ttl=self.delay_ms)
+
+
+# -- the worker ----------------------------------------------------------------------------------
+
+class WorkerContext:
+    """What a job's ``work`` reaches on a worker: the config, a fetcher whose politeness is the
+    cluster's, the extraction pool and the robots.txt policy. No database."""
+
+    def __init__(self, config: Config, broker: RedisBroker):
+        from archiver.jobs.workers import WorkerPool
+
+        self.config = config
+        self.broker = broker
+        self.fetcher = Fetcher(config)
+        self.gate = ClusterGate(RedisBackend(client=broker.client), config.per_host_connections,
+                                config.per_host_delay, hold=config.deadline + 10)
+        self.fetcher.gate = self.gate  # type: ignore[assignment]  # same contract as HostGate
+        self.pool = WorkerPool(config)
+        self.robots_refusal = RobotsPolicy(self.fetcher).refusal if config.obey_robots else None
+
+    def close(self) -> None:
+        self.pool.stop()
+        self.fetcher.close()
+        self.pool.close()
+
+
+_context: WorkerContext | None = None  # set by serve_worker: one per worker process
+
+
+def _run_job(message: dict[str, Any]) -> None:
+    """The Dramatiq actor: do one job's work and send the result to the writer that asked."""
+    context = _context
+    if context is None:
+        raise RuntimeError("no worker context in this process")
+    spec = message["spec"]
+    job = job_from_spec(context, spec)
+    wait = context.gate.ready_in(job.host, context.config.deadline)
+    if wait > 0:  # the host's turn is not now: come back then, leaving the thread to others
+        context.broker.get_actor(WORK_ACTOR).send_with_options(args=(message,), delay=int(wait * 1000) + 1)
+        return
+    started = time.monotonic()
+    try:
+        result: dict[str, Any] = {"work": to_wire(job.work())}
+    except Exception as exc:  # a bug in one job is that job's failure, recorded by the writer
+        log.exception("job %s failed unexpectedly", spec.get("url"))
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    result.update(spec=spec, key=message["key"], worker=worker_name(),
+                  seconds=round(time.monotonic() - started, 3))
+    reply = dramatiq.Message(queue_name=message["reply_to"], actor_name=RESULT_ACTOR, args=(result,),
+                             kwargs={}, options={})
+    context.broker.enqueue(reply)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def serve_worker(config: Config, threads: int, stop: threading.Event) -> None:
+    """Run one worker process until ``stop`` is set: Dramatiq's worker threads on ``queue``, and
+    a heartbeat that `archiver status` counts."""
+    global _context
+    broker = connect(config)
+    ping(broker)
+    _context = WorkerContext(config, broker)
+    worker = dramatiq.Worker(broker, queues={config.queue}, worker_threads=threads, worker_timeout=200)
+    worker.start()
+    log.info("worker %s: %s threads on queue %r of %s", worker_name(), threads, config.queue,
+             redacted(config.broker_url))
+    try:
+        while not stop.wait(HEARTBEAT_EVERY if _beat(broker) else 1.0):
+            pass
+    finally:
+        worker.stop(timeout=int(config.deadline * 1000))
+        _context.close()
+        _context = None
+
+
+def _beat(broker: RedisBroker) -> bool:
+    try:
+        broker.client.set(f"{NAMESPACE}:worker:{worker_name()}", iso(datetime.now(timezone.utc)), ex=WORKER_SEEN)
+        return True
+    except redis.RedisError as exc:
+        log.warning("cannot reach the broker: %s", exc)
+        return False
+
+
+def ping(broker: RedisBroker) -> None:
+    try:
+        broker.client.ping()
+    except redis.RedisError as exc:
+        raise ClusterError(f"cannot reach the broker: {exc}") from None
+
+
+def redacted(url: str) -> str:
+    """The broker URL without its password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+# -- the writer ----------------------------------------------------------------------------------
+
+class ClusterRunner:
+    """``Runner``'s contract over the cluster: ``run`` sends jobs to the workers and yields the
+    outcomes of the results it saves. The daemon (``writer``) reads the shared results queue, so
+    that results of jobs sent before a restart are saved too; any other command reads a queue of
+    its own."""
+
+    def __init__(self, session: Any, writer: bool = False):
+        self.session = session
+        self.db = session.db
+        self.config = session.config
+        self.broker = connect(self.config)
+        ping(self.broker)
+        self.writer = writer
+        self.reply_to = self.config.results_queue if writer else f"{self.config.results_queue}.{uuid.uuid4().hex[:12]}"
+        self.broker.declare_queue(self.reply_to)
+        if writer:
+            forget_old_keys(self.db, session.now())
+        self._consumer: Any = None
+        self._sent: dict[str, tuple[Any, float]] = {}  # key -> job, monotonic time its lease ends
+        self._keys: dict[tuple[str, str], str] = {}    # job_key -> key, to skip work already out
+
+    @property
+    def in_flight(self) -> int:
+        self._expire()
+        return len(self._sent)
+
+    def run(self, jobs: Iterable[Any], stop: threading.Event | None = None,
+            until: float = math.inf, linger: bool = True) -> Iterator[Any]:
+        """Send ``jobs`` (skipping any already out) and yield outcomes as results are saved,
+        until none of ours is out or the monotonic time ``until`` has come."""
+        self._send(self._lease_all(list(jobs)))
+        while True:
+            self._expire()
+            stopping = stop is not None and stop.is_set()
+            left = until - time.monotonic()
+            if not self._sent or left <= 0 or (stopping and not linger):
+                return
+            message = self._next(min(left, 0.5))
+            if message is not None:
+                saved = self._save(message)
+                if saved is not None:
+                    yield saved
+
+    def close(self) -> None:
+        """Forget a private results queue; the daemon's stays for the next run."""
+        try:
+            if not self.writer:
+                self.broker.flush(self.reply_to)
+            self.broker.client.close()
+        except BROKER_ERRORS as exc:
+            log.debug("closing the broker connection: %s", exc)
+
+    # -- sending -------------------------------------------------------------------------------
+    def _lease_all(self, jobs: list[Any]) -> list[tuple[str, Any]]:
+        with transaction(self.db):
+            return self._lease(jobs)
+
+    def _lease(self, jobs: Iterable[Any]) -> list[tuple[str, Any]]:
+        """Mark the rows of ``jobs`` leased (inside the caller's transaction); give each a key."""
+        until = iso(self.session.now() + timedelta(seconds=self.config.job_lease))
+        leased = []
+        for job in jobs:
+            if job_key(job) in self._keys:
+                continue
+            key = uuid.uuid4().hex
+            self._keys[job_key(job)] = key
+            table, column, value = _row_of(job)
+            self.db.execute(f"UPDATE {table} SET lease_until = ? WHERE {column} = ?", [until, value])
+            leased.append((key, job))
+        return leased
+
+    def _send(self, leased: list[tuple[str, Any]]) -> None:
+        actor = self.broker.get_actor(WORK_ACTOR)
+        ends = time.monotonic() + self.config.job_lease
+        unsent = []
+        for key, job in leased:
+            message = {"key": key, "reply_to": self.reply_to, "spec": job_spec(job)}
+            try:
+                actor.send(message)
+            except BROKER_ERRORS as exc:
+                log.warning("cannot send %s to the workers: %s", job.url, exc)
+                unsent.append(job)
+                continue
+            self._sent[key] = (job, ends)
+        if unsent:  # due again at the next tick, rather than when the lease ends
+            self._release(unsent)
+
+    def _release(self, jobs: list[Any]) -> None:
+        with transaction(self.db):
+            for job in jobs:
+                self._keys.pop(job_key(job), None)
+                table, column, value = _row_of(job)
+                self.db.execute(f"UPDATE {table} SET lease_until = NULL WHERE {column} = ?", [value])
+
+    def _expire(self) -> None:
+        """Forget jobs whose lease has ended: lost with their worker or with the broker, they
+        are due again and the next tick sends them anew."""
+        now = time.monotonic()
+        for key in [k for k, (_, ends) in self._sent.items() if ends <= now]:
+            job, _ = self._sent.pop(key)
+            self._keys.pop(job_key(job), None)
+
+    # -- receiving -----------------------------------------------------------------------------
+    def _next(self, timeout: float) -> Any:
+        """The next result message, or None after about ``timeout`` seconds without one."""
+        try:
+            if self._consumer is None:
+                self._consumer = self.broker.consume(self.reply_to, prefetch=64, timeout=200)
+            give_up = time.monotonic() + timeout
+            while time.monotonic() < give_up:
+                message = next(self._consumer)
+                if message is not None:
+                    return message
+        except BROKER_ERRORS as exc:
+            log.warning("cannot read results from the broker: %s", exc)
+            self._consumer = None
+            time.sleep(min(timeout, 1.0))
+        return None
+
+    def _save(self, message: Any) -> Any:
+        """Save one result once (its key recorded in the same transaction), then acknowledge it.
+        A result that cannot be read or saved is logged and dropped: its row stays leased and is
+        due again when the lease ends."""
+        outcome, follow_ups = None, []
+        try:
+            result = message.args[0]
+            key = str(result["key"])
+            job = self._sent.pop(key, (None, 0))[0] or job_from_spec(self.session, result["spec"])
+            self._keys.pop(job_key(job), None)
+            work = _work_of(result, self.config.max_body_bytes)
+            with transaction(self.db):
+                if not self.db.execute("SELECT 1 FROM cluster_results WHERE key = ?", [key]).fetchone():
+                    outcome, follow_ups = job.save(self.db, work)
+                    self.db.execute("INSERT INTO cluster_results (key, saved_at) VALUES (?, ?)",
+                                    [key, iso(self.session.now())])
+                    table, column, value = _row_of(job)
+                    self.db.execute(f"UPDATE {table} SET lease_until = NULL WHERE {column} = ?", [value])
+                    follow_ups = self._lease(follow_ups)
+        except (WireError, KeyError, TypeError, ValueError) as exc:
+            log.error("dropped a result that cannot be read: %s", exc)
+        self._ack(message)
+        self._send(follow_ups)
+        return outcome
+
+    def _ack(self, message: Any) -> None:
+        try:
+            self._consumer.ack(message)
+        except BROKER_ERRORS as exc:  # it comes back, and its key says it is saved already
+            log.warning("cannot acknowledge a result: %s", exc)
+            self._consumer = None
+
+
+def _work_of(result: dict[str, Any], max_bytes: int) -> Any:
+    """The job's work from a result, or the exception that stands for its failure."""
+    if "error" in result:
+        return RuntimeError(str(result["error"]))
+    return from_wire(result["work"], max_bytes)
+
+
+def _row_of(job: Any) -> tuple[str, str, Any]:
+    """The row that a job's lease goes on: (table, key column, value)."""
+    feed = getattr(job, "feed", None)
+    if hasattr(job, "canonical"):
+        return "pages", "url", job.canonical
+    if feed and feed.get("id") is not None:
+        return "feeds", "id", feed["id"]
+    return "feeds", "url", job.url
+
+
+def forget_old_keys(db: Any, now: datetime) -> None:
+    """Drop idempotency keys older than any redelivery could be."""
+    with transaction(db):
+        db.execute("DELETE FROM cluster_results WHERE saved_at < ?", [iso(now - KEPT_KEYS)])
+
+
+# -- status --------------------------------------------------------------------------------------
+
+def status_lines(config: Config, db: Any, now: datetime) -> list[str]:
+    """Queue depth, workers seen in the last minute and the oldest job in flight."""
+    lines = []
+    try:
+        broker = connect(config)
+        depth = broker.do_qsize(config.queue)
+        workers = sum(1 for _ in broker.client.scan_iter(match=f"{NAMESPACE}:worker:*", count=500))
+        results = broker.do_qsize(config.results_queue)
+        lines.append(f"cluster: {depth} jobs queued, {results} results waiting, "
+                     f"{workers} workers seen in the last {WORKER_SEEN}s ({redacted(config.broker_url)})")
+    except (ClusterError, *BROKER_ERRORS) as exc:
+        lines.append(f"cluster: cannot reach the broker at {redacted(config.broker_url)}: {exc}")
+    oldest = db.execute("SELECT min(lease_until) FROM (SELECT lease_until FROM feeds WHERE lease_until > ? "
+                        "UNION ALL SELECT lease_until FROM pages WHERE lease_until > ?)",
+                        [iso(now), iso(now)]).fetchone()[0]
+    if oldest:
+        sent = parse_iso(oldest) - timedelta(seconds=config.job_lease)
+        lines.append(f"oldest job in flight: sent {max(0.0, (now - sent).total_seconds()):.0f}s ago")
+    else:
+        lines.append("oldest job in flight: none")
+    return lines
