@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import ConnectionError as BrokerConnectionError
+from dramatiq.errors import BrokerConnectionError
 from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
@@ -265,19 +265,28 @@ class ClusterRunner:
     def run(self, jobs: Iterable[Any], stop: threading.Event | None = None,
             until: float = math.inf, linger: bool = True) -> Iterator[Any]:
         """Send ``jobs`` (skipping any already out) and yield outcomes as results are saved,
-        until none of ours is out or the monotonic time ``until`` has come."""
-        self._send(self._lease_all(list(jobs)))
+        until none of ours is out (and, for the daemon, no result is waiting) or the monotonic
+        time ``until`` has come. The daemon keeps at most ``tick_batch`` jobs out: jobs beyond
+        that are dropped (they stay due on their rows), so no lease ends while its job still
+        waits in a long queue."""
+        jobs = list(jobs)
+        if self.writer:
+            jobs = jobs[:self._room(len(jobs))]
+        self._send(self._lease_all(jobs))
         while True:
             self._expire()
             stopping = stop is not None and stop.is_set()
             left = until - time.monotonic()
-            if not self._sent or left <= 0 or (stopping and not linger):
+            if left <= 0 or (stopping and not linger) or not (self._sent or self.writer):
                 return
-            message = self._next(min(left, 0.5))
-            if message is not None:
-                saved = self._save(message)
-                if saved is not None:
-                    yield saved
+            message = self._next(min(left, 0.5) if self._sent else min(left, 0.05))
+            if message is None:
+                if not self._sent:
+                    return
+                continue
+            saved = self._save(message)
+            if saved is not None:
+                yield saved
 
     def close(self) -> None:
         """Forget a private results queue; the daemon's stays for the next run."""
@@ -306,6 +315,11 @@ class ClusterRunner:
             self.db.execute(f"UPDATE {table} SET lease_until = ? WHERE {column} = ?", [until, value])
             leased.append((key, job))
         return leased
+
+    def _room(self, wanted: int) -> int:
+        """How many more jobs may go out now: the daemon leaves the rest due on their rows for
+        a later tick; a command (`archiver fetch`) sends all of its own."""
+        return max(0, self.config.tick_batch - len(self._sent)) if self.writer else wanted
 
     def _send(self, leased: list[tuple[str, Any]]) -> None:
         actor = self.broker.get_actor(WORK_ACTOR)
@@ -373,7 +387,7 @@ class ClusterRunner:
                                     [key, iso(self.session.now())])
                     table, column, value = _row_of(job)
                     self.db.execute(f"UPDATE {table} SET lease_until = NULL WHERE {column} = ?", [value])
-                    follow_ups = self._lease(follow_ups)
+                    follow_ups = self._lease(follow_ups[:self._room(len(follow_ups))])
         except (WireError, KeyError, TypeError, ValueError) as exc:
             log.error("dropped a result that cannot be read: %s", exc)
         self._ack(message)
