@@ -99,7 +99,8 @@ class Daemon:
     def tick(self, budget: float | None = None) -> TickReport:
         """Take a batch of due work, run it for at most ``budget`` seconds, save what finished."""
         started = time.monotonic()
-        budget = self.tick_seconds * TICK_SHARE if budget is None else budget
+        share = getattr(self.runner, "tick_share", TICK_SHARE)  # the cluster's writer waits longer
+        budget = self.tick_seconds * share if budget is None else budget
         tally = Tally()
         jobs = [] if self.stop.is_set() else list(due_jobs(self.session, self.session.now(), limit=self.batch))
         for outcome in self.runner.run(jobs, self.stop, started + budget, linger=False):
