@@ -270,12 +270,13 @@ class ClusterRunner:
             until: float = math.inf, linger: bool = True) -> Iterator[Any]:
         """Send ``jobs`` (skipping any already out) and yield outcomes as results are saved,
         until none of ours is out (and, for the daemon, no result is waiting) or the monotonic
-        time ``until`` has come. The daemon keeps at most ``tick_batch`` jobs out: jobs beyond
-        that are dropped (they stay due on their rows), so no lease ends while its job still
-        waits in a long queue."""
+        time ``until`` has come. The daemon tops the jobs out up to ``tick_batch``, no further:
+        due rows beyond that stay due for a later tick, so that the queue never grows faster
+        than the workers empty it (and no lease ends while its job still waits in the queue).
+        Follow-ups (a feed's new entries) are all sent, as in single-process mode."""
         jobs = list(jobs)
         if self.writer:
-            jobs = jobs[:self._room(len(jobs))]
+            jobs = jobs[:max(0, self.config.tick_batch - len(self._sent))]
         self._send(self._lease_all(jobs))
         while True:
             self._expire()
@@ -319,11 +320,6 @@ class ClusterRunner:
             self.db.execute(f"UPDATE {table} SET lease_until = ? WHERE {column} = ?", [until, value])
             leased.append((key, job))
         return leased
-
-    def _room(self, wanted: int) -> int:
-        """How many more jobs may go out now: the daemon leaves the rest due on their rows for
-        a later tick; a command (`archiver fetch`) sends all of its own."""
-        return max(0, self.config.tick_batch - len(self._sent)) if self.writer else wanted
 
     def _send(self, leased: list[tuple[str, Any]]) -> None:
         actor = self.broker.get_actor(WORK_ACTOR)
@@ -391,7 +387,7 @@ class ClusterRunner:
                                     [key, iso(self.session.now())])
                     table, column, value = _row_of(job)
                     self.db.execute(f"UPDATE {table} SET lease_until = NULL WHERE {column} = ?", [value])
-                    follow_ups = self._lease(follow_ups[:self._room(len(follow_ups))])
+                    follow_ups = self._lease(follow_ups)
         except (WireError, KeyError, TypeError, ValueError) as exc:
             log.error("dropped a result that cannot be read: %s", exc)
         self._ack(message)
