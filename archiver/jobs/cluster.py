@@ -24,7 +24,8 @@ import socket
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from collections import Counter, OrderedDict, deque
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
@@ -84,10 +85,14 @@ def _never_run(*_: Any) -> None:
 
 class ClusterGate:
     """``HostGate``'s contract (``slot``, ``ready_in``, ``defer``) over Redis, so that every
-    request of every worker counts: at most ``per_host`` in flight to a host (Dramatiq's
-    ConcurrentRateLimiter, whose keys expire should a worker die holding one), starts at least
-    ``delay`` apart (a start token: the backend's atomic add-if-absent with that lifetime), and
-    a host's Retry-After honoured by all."""
+    request of every worker counts: at most ``per_host`` in flight to a host, starts at least
+    ``delay`` apart, and a host's Retry-After honoured by all.
+
+    The ``per_host`` connections are that many Dramatiq ConcurrentRateLimiters of limit 1 (a
+    distributed mutex each, as Dramatiq's documentation suggests) rather than one limiter of
+    limit ``per_host``: each mutex expires on its own, so a slot held by a worker killed mid-request
+    comes back after ``hold`` seconds even while other requests keep the host busy. A start is a
+    token set with the rate-limiter backend's atomic add-if-absent, living ``delay``."""
 
     def __init__(self, backend: RedisBackend, per_host: int, delay: float, hold: float):
         self.backend = backend
@@ -101,6 +106,10 @@ class ClusterGate:
     def _left(self, host: str, what: str) -> float:
         return max(0, self.backend.client.pttl(self._key(host, what))) / 1000
 
+    def _mutexes(self, host: str) -> list[ConcurrentRateLimiter]:
+        return [ConcurrentRateLimiter(self.backend, self._key(host, f"busy{n}"), limit=1, ttl=self.hold_ms)
+                for n in range(self.per_host)]
+
     def defer(self, host: str, seconds: float) -> None:
         if seconds > self._left(host, "defer"):
             self.backend.client.set(self._key(host, "defer"), 1, px=max(1, int(seconds * 1000)))
@@ -111,23 +120,26 @@ class ClusterGate:
         deferred = self._left(host, "defer")
         if deferred > patience:
             return 0.0
-        busy = int(self.backend.client.get(self._key(host, "busy")) or 0) >= self.per_host
+        held = self.backend.client.mget([m.key for m in self._mutexes(host)])
+        busy = all(value is not None and int(value) >= 1 for value in held)
         return max(deferred, self._left(host, "start"), BUSY_RETRY if busy else 0.0)
 
     @contextmanager
     def slot(self, host: str, max_wait: float) -> Iterator[None]:
         """A turn at ``host``, waited for up to ``max_wait`` seconds (HostDeferred after that)."""
-        limiter = ConcurrentRateLimiter(self.backend, self._key(host, "busy"), limit=self.per_host,
-                                        ttl=self.hold_ms)
         give_up = time.monotonic() + max_wait
         while True:
             deferred = self._left(host, "defer")
             if deferred > max_wait:
                 raise HostDeferred(f"{host} asked to wait {deferred:.0f}s", time.monotonic() + deferred)
-            with limiter.acquire(raise_on_failure=False) as acquired:
-                if acquired and not deferred and self._start(host):
-                    yield
-                    return
+            if not deferred:
+                with ExitStack() as held:
+                    for mutex in self._mutexes(host):
+                        if held.enter_context(mutex.acquire(raise_on_failure=False)):
+                            if self._start(host):
+                                yield
+                                return
+                            break  # a free connection, but too soon after the last start
             wait = max(self.ready_in(host, max_wait), 0.01)
             if time.monotonic() + wait > give_up:
                 raise HostDeferred(f"{host} had no free turn within {max_wait:.0f}s", time.monotonic() + wait)
@@ -238,13 +250,19 @@ def redacted(url: str) -> str:
 
 class ClusterRunner:
     """``Runner``'s contract over the cluster: ``run`` sends jobs to the workers and yields the
-    outcomes of the results it saves. The daemon (``writer``) reads the shared results queue, so
-    that results of jobs sent before a restart are saved too; any other command reads a queue of
-    its own."""
+    outcomes of the results it saves, on the calling thread (the archive's one writer).
+
+    As the Runner does for its threads, it keeps jobs host by host and lets only a few per host
+    out at once (twice ``per_host_connections``), sending hosts round-robin: the queue then holds
+    a mix of hosts, and a worker seldom takes a job whose host has no free turn (such a job is
+    put back with a delay). A job's row is leased when its job goes out.
+
+    The daemon (``writer``) reads the shared results queue, so that results of jobs sent before a
+    restart are saved too; any other command (`archiver fetch`) reads a queue of its own."""
 
     # Share of a daemon tick spent saving results: the workers do the waiting on the network, so
-    # the writer may spend nearly all of it writing (the rest goes to the heartbeat and upkeep).
-    tick_share = 0.9
+    # the writer may spend most of it writing (the rest goes to the heartbeat and upkeep).
+    tick_share = 0.75
 
     def __init__(self, session: Any, writer: bool = False):
         self.session = session
@@ -257,36 +275,40 @@ class ClusterRunner:
         self.broker.declare_queue(self.reply_to)
         if writer:
             forget_old_keys(self.db, session.now())
+        self.per_host = 2 * max(1, self.config.per_host_connections)
         self._consumer: Any = None
-        self._sent: dict[str, tuple[Any, float]] = {}  # key -> job, monotonic time its lease ends
-        self._keys: dict[tuple[str, str], str] = {}    # job_key -> key, to skip work already out
+        self._waiting: OrderedDict[str, deque[tuple[str, Any]]] = OrderedDict()
+        self._out: dict[str, tuple[Any, float]] = {}   # key -> job, monotonic time its lease ends
+        self._busy: Counter[str] = Counter()             # jobs out, by host
+        self._keys: dict[tuple[str, str], str] = {}      # job_key -> key: skips work already here
 
     @property
     def in_flight(self) -> int:
         self._expire()
-        return len(self._sent)
+        return len(self._out) + sum(len(q) for q in self._waiting.values())
 
     def run(self, jobs: Iterable[Any], stop: threading.Event | None = None,
             until: float = math.inf, linger: bool = True) -> Iterator[Any]:
-        """Send ``jobs`` (skipping any already out) and yield outcomes as results are saved,
-        until none of ours is out (and, for the daemon, no result is waiting) or the monotonic
-        time ``until`` has come. The daemon tops the jobs out up to ``tick_batch``, no further:
-        due rows beyond that stay due for a later tick, so that the queue never grows faster
-        than the workers empty it (and no lease ends while its job still waits in the queue).
-        Follow-ups (a feed's new entries) are all sent, as in single-process mode."""
+        """Send ``jobs`` (skipping any already here) and yield outcomes as results are saved,
+        until none of ours is left (and, for the daemon, no result is waiting) or the monotonic
+        time ``until`` has come. The daemon tops its jobs up to ``tick_batch``, no further: due
+        rows beyond that stay due for a later tick, so the queue never grows faster than the
+        workers empty it. Follow-ups (a feed's new entries) all join, as in single-process mode."""
         jobs = list(jobs)
         if self.writer:
-            jobs = jobs[:max(0, self.config.tick_batch - len(self._sent))]
-        self._send(self._lease_all(jobs))
+            jobs = jobs[:max(0, self.config.tick_batch - self.in_flight)]
+        self._queue(jobs)
+        self._dispatch()
         while True:
             self._expire()
             stopping = stop is not None and stop.is_set()
             left = until - time.monotonic()
-            if left <= 0 or (stopping and not linger) or not (self._sent or self.writer):
+            busy = bool(self._out or self._waiting)
+            if left <= 0 or (stopping and not linger) or not (busy or self.writer):
                 return
-            message = self._next(min(left, 0.5) if self._sent else min(left, 0.05))
+            message = self._next(min(left, 0.5) if busy else min(left, 0.05))
             if message is None:
-                if not self._sent:
+                if not busy:
                     return
                 continue
             saved = self._save(message)
@@ -303,37 +325,46 @@ class ClusterRunner:
             log.debug("closing the broker connection: %s", exc)
 
     # -- sending -------------------------------------------------------------------------------
-    def _lease_all(self, jobs: list[Any]) -> list[tuple[str, Any]]:
-        with transaction(self.db):
-            return self._lease(jobs)
-
-    def _lease(self, jobs: Iterable[Any]) -> list[tuple[str, Any]]:
-        """Mark the rows of ``jobs`` leased (inside the caller's transaction); give each a key."""
-        until = iso(self.session.now() + timedelta(seconds=self.config.job_lease))
-        leased = []
+    def _queue(self, jobs: Iterable[Any]) -> None:
         for job in jobs:
-            if job_key(job) in self._keys:
-                continue
-            key = uuid.uuid4().hex
-            self._keys[job_key(job)] = key
-            table, column, value = _row_of(job)
-            self.db.execute(f"UPDATE {table} SET lease_until = ? WHERE {column} = ?", [until, value])
-            leased.append((key, job))
-        return leased
+            if job_key(job) not in self._keys:
+                key = self._keys[job_key(job)] = uuid.uuid4().hex
+                self._waiting.setdefault(job.host, deque()).append((key, job))
 
-    def _send(self, leased: list[tuple[str, Any]]) -> None:
+    def _dispatch(self) -> None:
+        """Send waiting jobs, hosts round-robin, while their hosts have room; lease their rows."""
+        chosen: list[tuple[str, Any]] = []
+        progress = True
+        while progress:
+            progress = False
+            for host in list(self._waiting):
+                if self._busy[host] + sum(1 for _, j in chosen if j.host == host) >= self.per_host:
+                    continue
+                chosen.append(self._waiting[host].popleft())
+                if not self._waiting[host]:
+                    del self._waiting[host]
+                progress = True
+        if chosen:
+            self._send(chosen)
+
+    def _send(self, chosen: list[tuple[str, Any]]) -> None:
+        until = iso(self.session.now() + timedelta(seconds=self.config.job_lease))
+        with transaction(self.db):
+            for _, job in chosen:
+                table, column, value = _row_of(job)
+                self.db.execute(f"UPDATE {table} SET lease_until = ? WHERE {column} = ?", [until, value])
         actor = self.broker.get_actor(WORK_ACTOR)
         ends = time.monotonic() + self.config.job_lease
         unsent = []
-        for key, job in leased:
-            message = {"key": key, "reply_to": self.reply_to, "spec": job_spec(job)}
+        for key, job in chosen:
             try:
-                actor.send(message)
+                actor.send({"key": key, "reply_to": self.reply_to, "spec": job_spec(job)})
             except BROKER_ERRORS as exc:
                 log.warning("cannot send %s to the workers: %s", job.url, exc)
                 unsent.append(job)
                 continue
-            self._sent[key] = (job, ends)
+            self._out[key] = (job, ends)
+            self._busy[job.host] += 1
         if unsent:  # due again at the next tick, rather than when the lease ends
             self._release(unsent)
 
@@ -348,16 +379,21 @@ class ClusterRunner:
         """Forget jobs whose lease has ended: lost with their worker or with the broker, they
         are due again and the next tick sends them anew."""
         now = time.monotonic()
-        for key in [k for k, (_, ends) in self._sent.items() if ends <= now]:
-            job, _ = self._sent.pop(key)
-            self._keys.pop(job_key(job), None)
+        for key in [k for k, (_, ends) in self._out.items() if ends <= now]:
+            self._forget(key)
+
+    def _forget(self, key: str) -> Any:
+        job, _ = self._out.pop(key)
+        self._busy[job.host] -= 1
+        self._keys.pop(job_key(job), None)
+        return job
 
     # -- receiving -----------------------------------------------------------------------------
     def _next(self, timeout: float) -> Any:
         """The next result message, or None after about ``timeout`` seconds without one."""
         try:
             if self._consumer is None:
-                self._consumer = self.broker.consume(self.reply_to, prefetch=64, timeout=200)
+                self._consumer = self.broker.consume(self.reply_to, prefetch=64, timeout=100)
             give_up = time.monotonic() + timeout
             while time.monotonic() < give_up:
                 message = next(self._consumer)
@@ -377,8 +413,7 @@ class ClusterRunner:
         try:
             result = message.args[0]
             key = str(result["key"])
-            job = self._sent.pop(key, (None, 0))[0] or job_from_spec(self.session, result["spec"])
-            self._keys.pop(job_key(job), None)
+            job = self._forget(key) if key in self._out else job_from_spec(self.session, result["spec"])
             work = _work_of(result, self.config.max_body_bytes)
             with transaction(self.db):
                 if not self.db.execute("SELECT 1 FROM cluster_results WHERE key = ?", [key]).fetchone():
@@ -387,11 +422,11 @@ class ClusterRunner:
                                     [key, iso(self.session.now())])
                     table, column, value = _row_of(job)
                     self.db.execute(f"UPDATE {table} SET lease_until = NULL WHERE {column} = ?", [value])
-                    follow_ups = self._lease(follow_ups)
         except (WireError, KeyError, TypeError, ValueError) as exc:
             log.error("dropped a result that cannot be read: %s", exc)
         self._ack(message)
-        self._send(follow_ups)
+        self._queue(follow_ups)
+        self._dispatch()
         return outcome
 
     def _ack(self, message: Any) -> None:
