@@ -261,6 +261,28 @@ def test_killed_workers_and_a_redis_restart_lose_and_duplicate_nothing(
     assert_intact(db)
 
 
+def test_a_redis_restart_is_noticed_at_once(
+        hosts: list[Site], workers: Callable[..., list[WorkerProcess]], daemons: Callable[..., DaemonProcess],
+        broker: RedisServer, tmp_path: Path) -> None:
+    """Redis restarted empty mid-run, with the default 600 s lease: the daemon sees that the
+    broker lost its jobs and sends them again at once; the same workers carry on (Dramatiq
+    reconnects them), and every page is archived once, long before any lease ends."""
+    feeds = [url for n in range(20) for url in serve_feeds(hosts[n % HOSTS], 1, 10, prefix=f"r{n}-", delay=0.03)]
+    total = 20 * 10
+    db = tmp_path / "archive.db"
+    subscribe_all(db, feeds)
+    workers(2)
+    daemon = daemons()
+    wait_until(lambda: archived_entries(db) >= total // 4, 120, "a quarter of the pages")
+    broker.restart()
+    wait_until(lambda: all_done(db, total), 90, f"all {total} pages after the restart")
+    assert daemon.terminate()[0] == 0
+    assert "the broker lost" in daemon.log, daemon.log
+    for table in ("entries", "pages", "snapshots"):
+        assert scalar(db, f"SELECT count(*) FROM {table}") == total, table
+    assert_intact(db)
+
+
 # -- politeness ---------------------------------------------------------------------------------
 
 def test_per_host_limits_hold_across_workers(

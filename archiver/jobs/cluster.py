@@ -51,6 +51,7 @@ WORK_ACTOR = "archiver_job"
 RESULT_ACTOR = "archiver_result"
 WORKER_SEEN = 60          # seconds a worker's heartbeat counts as "seen"
 HEARTBEAT_EVERY = 15.0
+EPOCH_KEY = f"{NAMESPACE}:epoch"  # gone when Redis restarts empty: what was queued is lost
 BUSY_RETRY = 0.1          # seconds before a job whose host has no free connection is tried again
 KEPT_KEYS = timedelta(days=7)
 BROKER_ERRORS = (BrokerConnectionError, redis.RedisError)
@@ -281,6 +282,8 @@ class ClusterRunner:
         self._out: dict[str, tuple[Any, float]] = {}   # key -> job, monotonic time its lease ends
         self._busy: Counter[str] = Counter()             # jobs out, by host
         self._keys: dict[tuple[str, str], str] = {}      # job_key -> key: skips work already here
+        self._epoch: bytes | None = None
+        self._troubled = True  # look at the broker's epoch before sending (and after any error)
 
     @property
     def in_flight(self) -> int:
@@ -295,12 +298,15 @@ class ClusterRunner:
         rows beyond that stay due for a later tick, so the queue never grows faster than the
         workers empty it. Follow-ups (a feed's new entries) all join, as in single-process mode."""
         jobs = list(jobs)
+        self._troubled |= self.writer  # the daemon looks once a tick
+        self._recover()
         if self.writer:
             jobs = jobs[:max(0, self.config.tick_batch - self.in_flight)]
         self._queue(jobs)
         self._dispatch()
         while True:
             self._expire()
+            self._recover()
             stopping = stop is not None and stop.is_set()
             left = until - time.monotonic()
             busy = bool(self._out or self._waiting)
@@ -362,6 +368,7 @@ class ClusterRunner:
             except BROKER_ERRORS as exc:
                 log.warning("cannot send %s to the workers: %s", job.url, exc)
                 unsent.append(job)
+                self._troubled = True
                 continue
             self._out[key] = (job, ends)
             self._busy[job.host] += 1
@@ -382,6 +389,24 @@ class ClusterRunner:
         for key in [k for k, (_, ends) in self._out.items() if ends <= now]:
             self._forget(key)
 
+    def _recover(self) -> None:
+        """After a broker error (and at each tick): if Redis lost everything meanwhile
+        (restarted without persistence), which an epoch mark kept there tells, send every job
+        out again now rather than when its lease ends."""
+        if not self._troubled:
+            return
+        try:
+            self.broker.client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+            epoch = self.broker.client.get(EPOCH_KEY)
+        except BROKER_ERRORS:
+            return
+        if self._epoch is not None and epoch != self._epoch and self._out:
+            lost = [self._forget(key) for key in list(self._out)]
+            log.warning("the broker lost %s jobs (restarted?): sending them again", len(lost))
+            self._queue(lost)
+            self._dispatch()
+        self._epoch, self._troubled = epoch, False
+
     def _forget(self, key: str) -> Any:
         job, _ = self._out.pop(key)
         self._busy[job.host] -= 1
@@ -401,7 +426,7 @@ class ClusterRunner:
                     return message
         except BROKER_ERRORS as exc:
             log.warning("cannot read results from the broker: %s", exc)
-            self._consumer = None
+            self._consumer, self._troubled = None, True
             time.sleep(min(timeout, 1.0))
         return None
 
@@ -434,7 +459,7 @@ class ClusterRunner:
             self._consumer.ack(message)
         except BROKER_ERRORS as exc:  # it comes back, and its key says it is saved already
             log.warning("cannot acknowledge a result: %s", exc)
-            self._consumer = None
+            self._consumer, self._troubled = None, True
 
 
 def _work_of(result: dict[str, Any], max_bytes: int) -> Any:
