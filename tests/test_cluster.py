@@ -3,6 +3,7 @@ processes, the real daemon and real loopback web hosts; no stand-in for Redis or
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -17,7 +18,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from conftest import Site, assert_clean_error, db_rows, run_cli
+from conftest import Site, assert_clean_error, db_rows, moscow_site, run_cli
 from test_daemon import DaemonProcess, archived_entries, assert_intact, scalar, serve_feeds, subscribe_all, wait_until
 from test_fetch import article_page, LOREM
 
@@ -415,6 +416,41 @@ def test_status_shows_the_cluster(workers: Callable[..., list[WorkerProcess]], b
     result = run_cli("status")
     assert "cluster: 0 jobs queued, 0 results waiting, 2 workers seen in the last 60s" in result.out, result.out
     assert "oldest job in flight: none" in result.out
+
+
+def test_fetch_prints_the_same_lines_through_the_cluster(site: Site, workers: Callable[..., list[WorkerProcess]],
+                                                       broker: RedisServer, tmp_path: Path) -> None:
+    """`archiver fetch` of a feed, its pages and a missing page: the same lines (in any order)
+    and exit code with broker_url set as without it."""
+    urls = moscow_site(site)
+    missing = site.url("/gone")
+    args = ("fetch", urls["feed"], urls["article"], missing)
+    alone = run_cli(*args, env={"ARCHIVER_BROKER_URL": "", "ARCHIVER_DB": str(tmp_path / "single.db")})
+    workers(2)
+    distributed = run_cli(*args, "--json", env={"ARCHIVER_DB": str(tmp_path / "cluster.db")})
+    plain = run_cli(*args, env={"ARCHIVER_DB": str(tmp_path / "cluster2.db")})
+    assert alone.code == plain.code == distributed.code == 1
+    assert sorted(plain.out.splitlines()) == sorted(alone.out.splitlines())
+    assert len(alone.out.splitlines()) == 5  # the feed, its 3 entries' pages (one also asked for), the 404
+    assert {o["url"] for o in json.loads(distributed.out)} == {urls["feed"], urls["article"], missing,
+                                                              urls["tram-line"], urls["winter-festival"]}
+
+
+def test_worker_processes_start_and_stop_on_sigterm(broker: RedisServer, tmp_path: Path) -> None:
+    """`archiver worker --processes 2` runs two workers (two heartbeats) and SIGTERM stops both,
+    exit 0."""
+    log = (tmp_path / "workers.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "archiver", "worker", "--processes", "2", "--threads", "2"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: seen_workers(broker) == 2, 60, "two worker processes")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert "Traceback" not in (tmp_path / "workers.log").read_text()
 
 
 def test_an_unreachable_broker_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ from dramatiq.errors import BrokerConnectionError
 from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-from archiver.content.urls import host_of
+from archiver.content.urls import redact_url
 from archiver.jobs.runner import job_key
 from archiver.jobs.wire import WireError, from_wire, job_from_spec, job_spec, to_wire
 from archiver.net.fetcher import Fetcher, HostDeferred
@@ -215,7 +215,7 @@ def serve_worker(config: Config, threads: int, stop: threading.Event) -> None:
     worker = dramatiq.Worker(broker, queues={config.queue}, worker_threads=threads, worker_timeout=200)
     worker.start()
     log.info("worker %s: %s threads on queue %r of %s", worker_name(), threads, config.queue,
-             redacted(config.broker_url))
+             redact_url(config.broker_url))
     try:
         while not stop.wait(HEARTBEAT_EVERY if _beat(broker) else 1.0):
             pass
@@ -239,12 +239,6 @@ def ping(broker: RedisBroker) -> None:
         broker.client.ping()
     except redis.RedisError as exc:
         raise ClusterError(f"cannot reach the broker: {exc}") from None
-
-
-def redacted(url: str) -> str:
-    """The broker URL without its password, for logs."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 # -- the writer ----------------------------------------------------------------------------------
@@ -496,9 +490,9 @@ def status_lines(config: Config, db: Any, now: datetime) -> list[str]:
         workers = sum(1 for _ in broker.client.scan_iter(match=f"{NAMESPACE}:worker:*", count=500))
         results = broker.do_qsize(config.results_queue)
         lines.append(f"cluster: {depth} jobs queued, {results} results waiting, "
-                     f"{workers} workers seen in the last {WORKER_SEEN}s ({redacted(config.broker_url)})")
+                     f"{workers} workers seen in the last {WORKER_SEEN}s ({redact_url(config.broker_url)})")
     except (ClusterError, *BROKER_ERRORS) as exc:
-        lines.append(f"cluster: cannot reach the broker at {redacted(config.broker_url)}: {exc}")
+        lines.append(f"cluster: cannot reach the broker at {redact_url(config.broker_url)}: {exc}")
     oldest = db.execute("SELECT min(lease_until) FROM (SELECT lease_until FROM feeds WHERE lease_until > ? "
                         "UNION ALL SELECT lease_until FROM pages WHERE lease_until > ?)",
                         [iso(now), iso(now)]).fetchone()[0]
