@@ -319,7 +319,8 @@ def run_command(config: Config) -> None:
 
     Every --tick seconds it takes what is due (most overdue first), fetches politely and saves
     what changed, logging one summary line per tick. SIGTERM or Ctrl-C stops it cleanly within a
-    few seconds; `archiver status` tells whether it is alive.
+    few seconds; `archiver status` tells whether it is alive. With broker_url set, the tick sends
+    the due work to `archiver worker` processes and this daemon saves what they send back.
 
     \b
     Example:

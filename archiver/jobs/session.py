@@ -36,21 +36,26 @@ class Session:
         self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
         self.fetcher = Fetcher(config)
         self.pool = WorkerPool(config)
-        self.runner: Any = self._runner(writer)
+        self._writer = writer
+        self._runner: Any = None
+        if not config.broker_url:
+            gate, patience = self.fetcher.gate, config.deadline
+            self._runner = Runner(self.db, config.max_connections, config.per_host_connections,
+                                  ready_in=lambda host: gate.ready_in(host, patience))
         self.robots_refusal: Callable[[str], Any] | None = None
         if config.obey_robots:
             self.robots_refusal = RobotsPolicy(self.fetcher).refusal
 
-    def _runner(self, writer: bool) -> Any:
-        """Jobs run here, or (``broker_url`` set) on the cluster's workers; ``writer``: this is
-        the daemon, which saves every result the workers send back."""
-        if self.config.broker_url:
+    @property
+    def runner(self) -> Any:
+        """What runs the jobs: the Runner here, or (``broker_url`` set) the cluster's workers,
+        reached at the first use (commands that run no job never need the broker); ``writer``:
+        this is the daemon, which saves every result the workers send back."""
+        if self._runner is None:
             from archiver.jobs.cluster import ClusterRunner  # imports Dramatiq: only when asked for
 
-            return ClusterRunner(self, writer)
-        gate, patience = self.fetcher.gate, self.config.deadline
-        return Runner(self.db, self.config.max_connections, self.config.per_host_connections,
-                      ready_in=lambda host: gate.ready_in(host, patience))
+            self._runner = ClusterRunner(self, self._writer)
+        return self._runner
 
     def __enter__(self) -> "Session":
         return self
@@ -61,7 +66,8 @@ class Session:
     def close(self) -> None:
         # The workers take up to a tenth of a second to wind down: they do so while the client
         # and the database (which folds its write-ahead log into the file) are closed.
-        self.runner.close()
+        if self._runner is not None:
+            self._runner.close()
         self.pool.stop()
         self.fetcher.close()
         if self._owns_db:
