@@ -212,7 +212,7 @@ def serve_worker(config: Config, threads: int, stop: threading.Event) -> None:
     broker = connect(config)
     ping(broker)
     _context = WorkerContext(config, broker)
-    worker = dramatiq.Worker(broker, queues={config.queue}, worker_threads=threads, worker_timeout=200)
+    worker = dramatiq.Worker(broker, queues={config.queue}, worker_threads=threads, worker_timeout=50)
     worker.start()
     log.info("worker %s: %s threads on queue %r of %s", worker_name(), threads, config.queue,
              redact_url(config.broker_url))
@@ -412,7 +412,7 @@ class ClusterRunner:
         """The next result message, or None after about ``timeout`` seconds without one."""
         try:
             if self._consumer is None:
-                self._consumer = self.broker.consume(self.reply_to, prefetch=64, timeout=100)
+                self._consumer = self.broker.consume(self.reply_to, prefetch=64, timeout=50)
             give_up = time.monotonic() + timeout
             while time.monotonic() < give_up:
                 message = next(self._consumer)
