@@ -222,6 +222,8 @@ def test_three_workers_build_the_same_archive_as_one_process(
     print(f"\n{total} pages: single process {single_seconds:.1f}s, daemon + 3 workers {cluster_seconds:.1f}s")
 
     expected, got = archive_rows(single), archive_rows(cluster)
+    failures = "SELECT requested_url, error, error_detail FROM captures WHERE error IS NOT NULL"
+    assert db_rows(single, failures) == db_rows(cluster, failures) == []
     for table in ROWS:
         assert got[table] == expected[table], (table, sorted(set(got[table]) ^ set(expected[table]))[:6])
     assert len(got["snapshots"]) == total
