@@ -3,7 +3,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test quality bench bench-bodies clean
+# pywb (the replay tool test_warc replays exports in) pins old versions of libraries Datasette
+# needs: it gets a virtualenv of its own.
+PYWB_VENV ?= .venv-pywb
+
+.PHONY: setup run test quality bench bench-bodies bench-warc clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +23,12 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/archiver run
 
-test: setup
+$(PYWB_VENV)/bin/wayback:
+	python3 -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYWB_VENV)/bin/python -m pip install --quiet 'pywb==2.10.0'
+
+test: setup $(PYWB_VENV)/bin/wayback
 	tests/browser-deps
 	tests/isolated $(PY) -m pytest -q -p no:cacheprovider
 
@@ -32,5 +41,8 @@ bench: setup
 bench-bodies: setup
 	$(PY) bench/body_storage.py
 
+bench-warc: setup
+	$(PY) bench/warc_bench.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

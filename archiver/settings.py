@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from archiver.content.changes import BORING_ONLY, KINDS
+
 DEFAULT_CONFIG_PATH = Path("config/archiver.toml")
 
 
@@ -65,6 +67,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tick", 60.0, "seconds between two scheduler ticks of `archiver run`", float),
     Setting("tick_batch", 200, "most feeds and pages taken in one tick", int),
     Setting("feeds", [], "feed URLs to keep subscribed; synced into the feeds table", list),
+    Setting("notify", [], "Apprise URLs to tell of each change that is not boring (email, ntfy, "
+            "Slack, Matrix, Telegram, webhooks: json://, form://, ...)", list),
+    Setting("notify_kinds", [k for k in KINDS if k not in BORING_ONLY],
+            "kinds of change that notify (boring changes never do): " + ", ".join(KINDS), list),
     Setting("broker_url", "", "Redis URL of the job queue shared with `archiver worker` processes, e.g. "
             "\"redis://redis:6379/0\"; empty: everything runs in this one process and no Redis is needed"),
     Setting("queue", "archiver", "queue the workers take page and feed jobs from (with broker_url)"),
@@ -181,6 +187,11 @@ def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
                 raise ValueError("must be a finite number, not negative")
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: bad value for {setting.name}: {raw!r} ({exc})") from None
+    if setting.name == "notify_kinds":
+        unknown = sorted(set(value) - set(KINDS))
+        if unknown:
+            raise ConfigError(f"{origin}: notify_kinds: unknown kind {unknown[0]!r} "
+                              f"(one of {', '.join(KINDS)})")
     if setting.name == "allow_networks":
         for cidr in value:
             try:

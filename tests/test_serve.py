@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -135,6 +136,17 @@ HOSTILE = [
 ]
 
 
+TRAM = [
+    "The new tram line between the station and the university opens to passengers on Saturday morning.",
+    "Trams will run every eight minutes on weekdays and every twelve minutes at weekends, the operator said.",
+    "Tickets bought for the buses on the same route will be valid on the trams for the first month.",
+]
+TRAM_CORRECTION = ("Correction: An earlier version of this article gave the wrong interval for weekend "
+                   "trams, which run every twelve minutes and not every fifteen.")
+# A headline that is markup in the page's source text, as an archived change would carry it.
+XSS_HEADLINE = "Hostile </title><script>alert(1)</script> & <img src=x onerror=alert(1)> ]]> \x0b"
+
+
 @dataclass
 class Archive:
     db: Path
@@ -163,13 +175,36 @@ def build_archive(site: Site, workdir: Path) -> Archive:
     urls["budget-redirect"] = site.route("/r/budget", status=302, headers={"Location": "/city/budget"})
     second = run_cli("fetch", urls["budget-redirect"], env=env)  # the second version, via a redirect
     assert second.code == 0 and "new snapshot" in second.out, second
+    _fetch_a_changing_article(site, urls, env)
     db = open_db(db_path)
-    page_ids = {name: _page_id(db, urls[name]) for name in ("article", "budget", "hostile")}
+    page_ids = {name: _page_id(db, urls[name]) for name in ("article", "budget", "hostile", "tram")}
     with transaction(db):
         _save_troubled_feeds(db, page_ids["hostile"])
         _save_hostile_version(db, page_ids["hostile"])
     db.conn.close()
     return Archive(db_path, workdir, env, urls, page_ids)
+
+
+def _fetch_a_changing_article(site: Site, urls: dict[str, str], env: dict[str, str]) -> None:
+    """An article fetched as it changes: its headline rewritten, then put back (a revert), a
+    correction appended, taken down (404), and back; the hostile page gets a hostile headline."""
+    tram = article_html("Tram line opens on Saturday", TRAM)
+    steps = [
+        ("/city/tram", tram),
+        ("/city/tram", article_html("Tram line opening delayed", TRAM)),
+        ("/city/tram", tram),
+        ("/city/tram", article_html("Tram line opens on Saturday", TRAM + [TRAM_CORRECTION])),
+        ("/city/tram", None),
+        ("/city/tram", article_html("Tram line opens on Saturday", TRAM + [TRAM_CORRECTION])),
+        ("/hostile", article_html(html.escape(XSS_HEADLINE), HOSTILE)),
+    ]
+    for path, page in steps:
+        if page is None:
+            urls["tram"] = site.route(path, "gone", status=404, content_type="text/plain")
+        else:
+            urls["tram" if path == "/city/tram" else "hostile"] = site.route(path, page)
+        result = run_cli("fetch", site.url(path), env=env)
+        assert result.code == (0 if page else 1), result
 
 
 def _page_id(db: Database, url: str) -> int:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 import click
 
 from archiver import __version__
+from archiver.interfaces.changes import changes_command, notify_command
 from archiver.interfaces.cli_common import (common_options, existing_archive_path, group_options,
                                           progress)
 from archiver.interfaces.health_commands import maintain_command, stats_command
 from archiver.jobs.daemon import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
+from archiver.jobs.notify import deliver_before_exit
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
 from archiver.interfaces.cli_backup import backup_command
 from archiver.interfaces.cli_cluster import worker_command
 from archiver.interfaces.cli_export import jsonl_command, markdown_command
 from archiver.interfaces.cli_reextract import reextract_command
+from archiver.interfaces.cli_warc import export_warc_command, import_warc
 from archiver.interfaces.serve import serve_command
 from archiver.jobs.session import Session, utc_now
 from archiver.settings import SETTINGS, Config, parse_duration
@@ -108,6 +112,7 @@ def fetch(config: Config, urls: tuple[str, ...], input_file: Any, as_json: bool,
         raise click.UsageError("give at least one URL (or -i FILE)")
     _check_urls(targets)
     outcomes = _run_fetch(config, targets, as_json)
+    deliver_before_exit(config)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2, default=str))
     if any(o.failed for o in outcomes):
@@ -290,17 +295,39 @@ def sources(config: Config, as_json: bool) -> None:
 
 
 @cli.command(name="import")
-@click.argument("opml_file", type=click.File("rb"))
+@click.argument("args", nargs=-1, required=True, metavar="[opml|warc] FILE...")
 @common_options
-def import_command(config: Config, opml_file: Any) -> None:
-    """Subscribe to every feed in an OPML file (nested outlines too; duplicates ignored).
+def import_command(config: Config, args: tuple[str, ...]) -> None:
+    """Import subscriptions from OPML, or pages from WARC/ARC files.
+
+    `archiver import opml FILE` subscribes to every feed in an OPML file (nested outlines too;
+    duplicates ignored); `archiver import FILE.opml` does the same. `archiver import warc FILE...`
+    archives every HTML page a WARC or ARC file (gzip or not, from any tool) holds, as a fetch
+    would, dated by the records; importing a file again adds nothing. A bad record is reported
+    with its offset and skipped, the rest is imported, and the exit status is 1.
 
     \b
     Example:
         archiver import subscriptions.opml
+        archiver import warc crawl-2024.warc.gz old-site.arc.gz
     """
+    fmt, files = (args[0], args[1:]) if args[0] in ("opml", "warc") else ("opml", args)
+    if not files:
+        raise click.UsageError(f"give the {fmt.upper()} file(s) to import")
+    if fmt == "warc":
+        import_warc(config, [Path(f) for f in files])
+        return
+    if len(files) > 1:
+        raise click.UsageError("give one OPML file")
+    _import_opml(config, files[0])
+
+
+def _import_opml(config: Config, name: str) -> None:
     try:
-        found = parse_opml(opml_file.read(), source=opml_file.name)
+        with click.open_file(name, "rb") as opml_file:
+            found = parse_opml(opml_file.read(), source=name)
+    except OSError as exc:
+        raise click.BadParameter(f"{name!r}: {exc.strerror or exc}", param_hint="FILE") from None
     except OpmlError as exc:
         raise click.ClickException(str(exc)) from None
     db = open_db(config.db)
@@ -349,12 +376,15 @@ def poll(config: Config, everything: bool) -> None:
         sync_config_feeds(session.db, config.feeds, session.now())
         tally = poll_once(session, everything)
     click.echo(tally.summary())
+    deliver_before_exit(config)
 
 
 cli.add_command(run_command, "run")
 cli.add_command(worker_command, "worker")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
+cli.add_command(changes_command, "changes")
+cli.add_command(notify_command, "notify")
 cli.add_command(maintain_command, "maintain")
 cli.add_command(stats_command, "stats")
 cli.add_command(reextract_command, "reextract")
@@ -366,11 +396,13 @@ def export() -> None:
 
     \b
     Example:
+        archiver export warc -o evidence.warc.gz
         archiver export jsonl --latest -o articles.jsonl
         archiver export markdown articles/
     """
 
 
+export.add_command(export_warc_command, "warc")
 export.add_command(jsonl_command, "jsonl")
 export.add_command(markdown_command, "markdown")
 cli.add_command(backup_command, "backup")

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
-from archiver.interfaces.cli_common import common_options
+from archiver.interfaces.cli_common import common_options, existing_archive_path
 from archiver.settings import Config
 from archiver.store import health
 from archiver.store.db import open_db
 
 
 def _existing(config: Config) -> Any:
-    if not Path(config.db).exists():
-        raise click.ClickException(f"there is no archive at {config.db}")
-    return open_db(config.db)
+    return open_db(existing_archive_path(config.db))
 
 
 @click.command(name="maintain")

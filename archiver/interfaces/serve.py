@@ -104,8 +104,10 @@ async def run_server(datasette: Datasette, host: str, port: int, log_level: str)
 def serve_command(config: Config) -> None:
     """Browse and search the archive in Datasette, read-only.
 
-    Articles, their versions and diffs, feed health and recent failures, at
-    http://HOST:PORT/archive. Arbitrary SQL is disabled; the canned queries stay available.
+    A front page at http://HOST:PORT/ (search, the latest articles, recent changes, feeds in
+    trouble), the tables at http://HOST:PORT/archive, each article's versions and diffs, and an
+    Atom feed of changes at /archive/recent_changes.atom. Arbitrary SQL is disabled; the canned
+    queries stay available.
 
     \b
     Example:
@@ -113,5 +115,5 @@ def serve_command(config: Config) -> None:
     """
     ensure_archive(config.db)
     datasette = build_datasette(config.db)
-    click.echo(f"Serving {config.db} at http://{config.host}:{config.port}/{DATABASE_NAME}", err=True)
+    click.echo(f"Serving {config.db} at http://{config.host}:{config.port}/", err=True)
     asyncio.run(run_server(datasette, config.host, config.port, config.log_level))

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from archiver.interfaces.cli_common import common_options
+from archiver.jobs.notify import Sender
 from archiver.jobs.polling import Tally, due_jobs
 from archiver.settings import Config
 from archiver.store import health
@@ -87,6 +88,7 @@ class Daemon:
         self.batch = int(batch or session.config.tick_batch)
         self.runner = session.runner
         self.row_id: int | None = None
+        self.sender: Sender | None = None  # notifications, on their own thread once serving
         self._job_lock = threading.Lock()  # one job at a time, and none once shutdown begins
         self._stop_requested = False
 
@@ -110,6 +112,8 @@ class Daemon:
         report = TickReport(len(jobs), tally.counts, self.runner.in_flight, time.monotonic() - started)
         self.heartbeat(report.summary())
         log.info("%s", report.summary())
+        if self.sender is not None:
+            self.sender.wake()
         return report
 
     def drain(self, grace: float = SHUTDOWN_GRACE) -> int:
@@ -210,6 +214,7 @@ class Daemon:
         """Tick until ``stop`` is set, then finish or abandon in-flight work within a few
         seconds. Returns the number of requests abandoned."""
         self.register()
+        self.sender = Sender(self.session.config, self.session.now).start()
         scheduler = self.scheduler()
         scheduler.start()
         log.info("archiver daemon started: pid %s, tick every %ss, at most %s jobs a tick",
@@ -219,6 +224,7 @@ class Daemon:
         self.stop.set()
         log.info("stopping: no new work; waiting up to %ss for work in flight", SHUTDOWN_GRACE)
         scheduler.shutdown(wait=False)
+        self.sender.stop()
         if not self._quiesce():
             log.error("a scheduled job is still running; leaving without waiting for it")
             return max(1, self.runner.in_flight)

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from archiver.content.article import Article, ExtractionError, extract_in_worker
+from archiver.content.changes import REMOVED_STATUSES, Check, Version
+from archiver.jobs.changes import record_change, state_before, version_of
 from archiver.net.fetcher import FetchResult
 from archiver.jobs.schedule import backoff_delay, page_next_check
 from archiver.store.db import (add_aliases, body_reference, ensure_page, find_page_id, get_row,
@@ -17,8 +19,6 @@ from archiver.store.db import (add_aliases, body_reference, ensure_page, find_pa
                                save_capture, transaction, update_row)
 from archiver.content.urls import BadURL, canonical_url, host_of
 from archiver.jobs.workers import TaskFailed
-
-REMOVED_STATUSES = frozenset({404, 410})
 
 
 @dataclass(frozen=True)
@@ -77,17 +77,24 @@ def content_fingerprint(title: str | None, text: str) -> str:
 
 
 class PageJob:
-    """Archive one page now. ``context`` carries the shared fetcher, worker pool and config."""
+    """Archive one page now. ``context`` carries the shared fetcher, worker pool and config.
 
-    def __init__(self, context: Any, url: str, on_feed: Any = None, previous: Previous | None = None):
+    With ``fetched`` (an exchange read from an archive file) nothing is fetched: that exchange is
+    extracted and saved as if the fetcher had just returned it."""
+
+    def __init__(self, context: Any, url: str, on_feed: Any = None, previous: Previous | None = None,
+                 fetched: FetchResult | None = None):
         self.context = context
         self.url = url
         self.canonical = canonical_url(url)
         self.host = host_of(self.canonical)
         self.on_feed = on_feed
         self.previous = previous
+        self.fetched = fetched
 
     def work(self) -> PageWork:
+        if self.fetched is not None:
+            return self.examine(self.fetched)
         ctx = self.context
         refusal = ctx.robots_refusal(self.url) if ctx.robots_refusal else None
         if refusal is not None:
@@ -95,6 +102,11 @@ class PageJob:
         previous = self.previous
         fetched = ctx.fetcher.fetch(self.url, headers=previous.validators() if previous else None,
                                     may_follow=ctx.robots_refusal)
+        return self.examine(fetched)
+
+    def examine(self, fetched: FetchResult) -> PageWork:
+        """What to make of an exchange: nothing new, a failure, a feed, or an extracted article."""
+        ctx, previous = self.context, self.previous
         if previous is not None and (fetched.not_modified or (
                 fetched.ok and fetched.body_sha256 == previous.body_sha256)):
             return PageWork(fetched, same_bytes=True)
@@ -124,22 +136,32 @@ class PageJob:
         now = self.context.now()
         fetched, article = work.fetch, work.article
         page_id = self._page_id(db, fetched, article, iso(now))
+        page = get_row(db, "pages", page_id)
+        # what the change classifier compares with: read only where a change may come of this capture
+        may_change = article is not None or page["state"] == "removed" or fetched.status in REMOVED_STATUSES
+        latest = latest_snapshot(db, page_id) if may_change else None
         body_sha = save_body(db, fetched, body_reference(db, page_id, self.canonical) if fetched.body else None)
+        new_version = None
         if work.same_bytes:
             recorded = "not_modified" if fetched.not_modified else "unchanged"
-            save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
+            capture_id = save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
             self._update_page(db, page_id, now, fetched, None, body_sha)
-            return PageOutcome(self.url, "unchanged", recorded, page_id)
-        if article is None:
+            outcome = PageOutcome(self.url, "unchanged", recorded, page_id)
+        elif article is None:
             detail = self._failure(fetched, work.problem)
             recorded = work.problem[0] if work.problem else "failed"
-            save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
+            capture_id = save_capture(db, fetched, "page", outcome=recorded, page_id=page_id, body_sha256=body_sha)
             self._update_page(db, page_id, now, fetched, detail)
-            return PageOutcome(self.url, "failed", detail, page_id)
-        capture_id = save_capture(db, fetched, "page", page_id=page_id, body_sha256=body_sha)
-        outcome = self._save_snapshot(db, page_id, capture_id, fetched, article, iso(now))
-        db.execute("UPDATE captures SET outcome = ? WHERE id = ?", [outcome.result, capture_id])
-        self._update_page(db, page_id, now, fetched, None, body_sha)
+            outcome = PageOutcome(self.url, "failed", detail, page_id)
+        else:
+            capture_id = save_capture(db, fetched, "page", page_id=page_id, body_sha256=body_sha)
+            outcome, new_version = self._save_snapshot(db, page_id, capture_id, fetched, article, latest, iso(now))
+            db.execute("UPDATE captures SET outcome = ? WHERE id = ?", [outcome.result, capture_id])
+            self._update_page(db, page_id, now, fetched, None, body_sha)
+        check = Check(capture_id, fetched.started_at, fetched.status, fetched.final_url,
+                      work.same_bytes or article is not None, new_version)
+        state = state_before(db, page, latest, with_history=new_version is not None)
+        record_change(db, self.context.config, page, state, check, iso(now))
         return outcome
 
     def _page_id(self, db: Any, fetched: FetchResult, article: Article | None, now: str) -> int:
@@ -165,17 +187,19 @@ class PageJob:
             return fetched.reason
         return f"empty_body: HTTP {fetched.status} with no content"
 
-    def _save_snapshot(self, db: Any, page_id: int, capture_id: int, fetched: FetchResult,
-                       article: Article, now: str) -> PageOutcome:
+    def _save_snapshot(self, db: Any, page_id: int, capture_id: int, fetched: FetchResult, article: Article,
+                       latest: dict[str, Any] | None, now: str) -> tuple[PageOutcome, Version | None]:
+        """Save the article as the page's next version unless it is its latest; the outcome,
+        and the new version as the change classifier reads it."""
         fingerprint = content_fingerprint(article.title, article.text)
-        latest = latest_snapshot(db, page_id)
         if latest is not None and latest["content_sha256"] == fingerprint:
             return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],
-                               latest["version"])
+                               latest["version"]), None
         row = snapshot_row(capture_id, fetched.started_at, article, fingerprint, first_entry(db, page_id))
         # the re-check decay counts from the run's clock, not the fetch's wall-clock time
         snapshot_id, version = insert_snapshot(db, page_id, row, changed_at=now)
-        return PageOutcome(self.url, "new_snapshot", None, page_id, snapshot_id, article.title, version)
+        outcome = PageOutcome(self.url, "new_snapshot", None, page_id, snapshot_id, article.title, version)
+        return outcome, version_of({**row, "id": snapshot_id, "version": version}, fetched.final_url)
 
     def _update_page(self, db: Any, page_id: int, now: datetime, fetched: FetchResult,
                      error: str | None, body_sha: str | None = None) -> None:
@@ -187,13 +211,14 @@ class PageJob:
             if body_sha:
                 changes.update(etag=fetched.headers.get("etag"), last_modified=fetched.headers.get("last-modified"),
                                last_body_sha256=body_sha)
-            nxt = page_next_check(now, parse_iso(page["last_changed_at"]), page["watch_every"],
-                                  self.context.recheck_steps)
-            if page["state"] == "removed":
-                changes["state"] = "active"
+            if page["state"] == "removed":  # back: a change, so the re-check decay starts again
+                changes.update(state="active", last_changed_at=iso(now))
+            nxt = self._next_recheck(page, now, changes)
         elif fetched.status in REMOVED_STATUSES and page["snapshot_count"] > 0:
-            changes["state"] = "removed"
-            nxt = None
+            if page["state"] != "removed":
+                changes.update(state="removed", last_changed_at=iso(now))
+            # 404 may be a slip and is looked at again, ever more slowly; 410 says it is final
+            nxt = None if fetched.status == 410 else self._next_recheck(page, now, changes)
         else:
             changes["error_count"] = page["error_count"] + 1
             delay = backoff_delay(changes["error_count"], self.context.config.backoff_cap)
@@ -202,6 +227,10 @@ class PageJob:
                 nxt = min(nxt, datetime.fromtimestamp(now.timestamp() + page["watch_every"], timezone.utc))
         changes["next_check_at"] = iso(nxt) if nxt else None
         update_row(db, "pages", page_id, changes)
+
+    def _next_recheck(self, page: dict[str, Any], now: datetime, changes: dict[str, Any]) -> datetime | None:
+        changed = parse_iso(changes.get("last_changed_at") or page["last_changed_at"])
+        return page_next_check(now, changed, page["watch_every"], self.context.recheck_steps)
 
 
 def _canonical_or_none(url: str | None) -> str | None:

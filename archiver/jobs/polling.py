@@ -314,7 +314,7 @@ def due_jobs(session: Any, now: datetime, everything: bool = False,
     stamp = iso(now)
     feed_where = "state IN ('active', 'backoff')" + ("" if everything else
                  " AND (next_check_at IS NULL OR next_check_at <= :now)")
-    page_where = "state = 'active' AND next_check_at IS NOT NULL" + ("" if everything else
+    page_where = "state IN ('active', 'removed') AND next_check_at IS NOT NULL" + ("" if everything else
                  " AND next_check_at <= :now")
     leased = " AND (lease_until IS NULL OR lease_until <= :now)"  # not while a worker has it
     feed_where, page_where = feed_where + leased, page_where + leased

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from archiver.net.fetcher import Fetcher
 from archiver.net.robots import RobotsPolicy
+from archiver.jobs.notify import targets
 from archiver.jobs.runner import Runner
 from archiver.jobs.schedule import parse_recheck_schedule
 from archiver.settings import Config
@@ -30,6 +31,7 @@ class Session:
     def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now,
                  writer: bool = False):
         self.config = config
+        targets(config)  # an unusable notify URL is a configuration error, said before any work
         self._owns_db = db is None
         self.db = db if db is not None else open_db(config.db)
         self.now = clock

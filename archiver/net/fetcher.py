@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import urljoin
 
 import brotli
@@ -115,8 +115,19 @@ class HostDeferred(FetchError):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an exchange read back from an archive file (a WARC record) came from."""
+
+    file: str  # the file's name and sha256
+    record_id: str | None
+    offset: int
+
+
+@dataclass(frozen=True)
 class FetchResult:
-    """One HTTP exchange as it happened, including failed ones."""
+    """One HTTP exchange as it happened, including failed ones. ``request_headers`` are the
+    headers sent (the last hop's), ``ip_address`` the vetted address that answered; ``origin``
+    is set only for an exchange read from an archive file instead of the network."""
 
     requested_url: str
     final_url: str
@@ -124,11 +135,13 @@ class FetchResult:
     headers: Mapping[str, str]
     redirects: tuple[Mapping[str, Any], ...]
     started_at: str
-    elapsed_ms: int
+    elapsed_ms: int | None  # None: not measured (an exchange read from an archive file)
     body: bytes | None = None
     error: str | None = None
     error_detail: str | None = None
     request_headers: Mapping[str, str] = field(default_factory=dict)
+    ip_address: str | None = None
+    origin: Origin | None = None
 
     @cached_property
     def body_sha256(self) -> str | None:
@@ -319,12 +332,23 @@ class _Decoder:
         return self.limit - self.produced + 1
 
 
-def _content_encoding(headers: httpx.Headers) -> str:
-    layers = [p.strip().lower() for p in ",".join(headers.get_list("content-encoding")).split(",")]
+def content_encoding(value: str) -> str:
+    """The one Content-Encoding layer a header value names ("" for none); BadEncoding if stacked."""
+    layers = [p.strip().lower() for p in value.split(",")]
     layers = [p for p in layers if p and p != "identity"]
     if len(layers) > 1:
         raise BadEncoding(f"stacked Content-Encoding {', '.join(layers)} refused", "unexpected_encoding")
     return layers[0] if layers else ""
+
+
+def decode_body(chunks: Iterable[bytes], encoding: str, max_bytes: int) -> bytes:
+    """A body read from somewhere other than the network (an archive file), decoded exactly as
+    a fetched one: one Content-Encoding layer, by the bounded decoders, never more than
+    ``max_bytes``; TooLarge or BadEncoding otherwise."""
+    decoder = _Decoder(encoding, max_bytes)
+    parts = [decoder.feed(chunk) for chunk in chunks]
+    decoder.finish()
+    return b"".join(parts)
 
 
 # -- politeness ------------------------------------------------------------------------------
@@ -400,9 +424,32 @@ def _utcnow_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
+def default_headers(config: Config) -> dict[str, str]:
+    """The headers every request carries (besides ``Host`` and a caller's validators)."""
+    return {"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING,
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def _sent_headers(request: httpx.Request) -> dict[str, str]:
+    """The headers of a request as they go on the wire, in order, with their case."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
+
+
+def _peer_address(response: httpx.Response) -> str | None:
+    """The address the response came from: the vetted address the connection was made to."""
+    stream = response.extensions.get("network_stream")
+    try:
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+    except OSError:
+        return None
+    return str(peer[0]) if peer else None
+
+
+def kept_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Response headers as the archive keeps them: names lowercased, repeated ones joined, and
+    never a cookie or a credential."""
     kept: dict[str, str] = {}
-    for key, value in headers.multi_items():
+    for key, value in pairs:
         key = key.lower()
         if key not in _DROPPED_HEADERS:
             kept[key] = f"{kept[key]}, {value}" if key in kept else value
@@ -422,8 +469,7 @@ class Fetcher:
         self.config = config
         self.gate = HostGate(config.per_host_connections, config.per_host_delay)
         self.backend = GuardedBackend(config.networks, resolve or socket.getaddrinfo)
-        self.headers = {"User-Agent": config.user_agent, "Accept-Encoding": ACCEPT_ENCODING,
-                        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+        self.headers = default_headers(config)
         self._transport = self._build_transport()
 
     def _build_transport(self) -> httpx.HTTPTransport:
@@ -479,6 +525,8 @@ class _Exchange:
         self.redirects: list[dict[str, Any]] = []
         self.last_fetched_url = url
         self.response: httpx.Response | None = None  # the final hop's, once its headers are in
+        self.sent_headers: dict[str, str] | None = None  # the last request's, once it was sent
+        self.ip_address: str | None = None  # the last hop's peer
         self.started_at = _utcnow_iso()
         self.t0 = time.monotonic()
 
@@ -538,8 +586,11 @@ class _Exchange:
     def _one_hop(self, host: str) -> FetchResult | None:
         request = httpx.Request("GET", self.current_url, headers={**self.fetcher.headers, **self.headers},
                                 extensions={"timeout": self._hop_timeout().as_dict()})
+        self.ip_address = None
         response = self.fetcher._transport.handle_request(request)
         response.request = request
+        self.sent_headers = _sent_headers(request)
+        self.ip_address = _peer_address(response)
         self.last_fetched_url = self.current_url
         try:
             if response.status_code in REDIRECT_STATUSES and response.headers.get("location"):
@@ -567,7 +618,8 @@ class _Exchange:
         if length.isdigit() and int(length) > self.max_bytes:
             # compressed or not: the raw bytes alone would pass the cap, so nothing is read
             raise TooLarge(f"Content-Length {length} is over the {self.max_bytes}-byte cap")
-        decoder = _Decoder(_content_encoding(response.headers), self.max_bytes)
+        decoder = _Decoder(content_encoding(",".join(response.headers.get_list("content-encoding"))),
+                           self.max_bytes)
         parts: list[bytes] = []
         raw_total = 0
         for chunk in response.iter_raw(_CHUNK):
@@ -587,9 +639,10 @@ class _Exchange:
         return FetchResult(
             requested_url=redact_url(self.requested_url), final_url=str(response.url),
             status=status,
-            headers=_kept_headers(response.headers), redirects=tuple(self.redirects),
+            headers=kept_headers(response.headers.multi_items()), redirects=tuple(self.redirects),
             started_at=self.started_at, elapsed_ms=self._elapsed_ms(), body=body,
-            error=error, error_detail=detail, request_headers=self.headers,
+            error=error, error_detail=detail, request_headers=self.sent_headers or self.headers,
+            ip_address=self.ip_address,
         )
 
     def _failure(self, kind: str, detail: str, refused: bool = False) -> FetchResult:
@@ -601,10 +654,11 @@ class _Exchange:
         return FetchResult(
             requested_url=redact_url(self.requested_url), final_url=redact_url(final),
             status=response.status_code if response is not None else None,
-            headers=_kept_headers(response.headers) if response is not None else {},
+            headers=kept_headers(response.headers.multi_items()) if response is not None else {},
             redirects=tuple(self.redirects), started_at=self.started_at,
             elapsed_ms=self._elapsed_ms(), error=kind, error_detail=redact_userinfo(detail)[:500],
-            request_headers=self.headers,
+            request_headers=self.sent_headers or self.headers,
+            ip_address=self.ip_address if response is not None else None,
         )
 
     def _elapsed_ms(self) -> int:

@@ -351,8 +351,11 @@ def save_capture(db: sqlite_utils.Database, result: Any, kind: str, *, outcome: 
         "redirects": json.dumps(list(result.redirects)), "started_at": result.started_at,
         "elapsed_ms": result.elapsed_ms, "size": None if result.body is None else len(result.body),
         "body_sha256": body_sha256, "error": result.error, "error_detail": result.error_detail,
-        "outcome": outcome, "feed_id": feed_id, "page_id": page_id,
+        "outcome": outcome, "feed_id": feed_id, "page_id": page_id, "ip_address": result.ip_address,
     }
+    if result.origin is not None:  # read from an archive file, not fetched
+        row.update(imported_from=result.origin.file, warc_record_id=result.origin.record_id,
+                   warc_offset=result.origin.offset)
     return insert_row(db, "captures", row)
 
 
@@ -460,11 +463,50 @@ def m004_page_validators(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005_capture_provenance(db: sqlite_utils.Database) -> None:
+    """Where each capture's evidence came from: the address the fetcher connected to, or, for a
+    capture read from a WARC file, that file, the record's ID and its offset in the file."""
+    captures = db.table("captures")
+    captures.add_column("ip_address", str)
+    captures.add_column("imported_from", str)
+    captures.add_column("warc_record_id", str)
+    captures.add_column("warc_offset", int)
+    captures.create_index(["warc_record_id"])
+    # an export writes each capture's snapshots after it: found by capture, not by a scan
+    db.table("snapshots").create_index(["capture_id"])
+
+
+@migrations()
 def m006_reextraction(db: sqlite_utils.Database) -> None:
     """``snapshots.reextracted_from``: the snapshot a re-extraction of the same capture replaced
     (``archiver reextract``); NULL for snapshots made by a fetch."""
     # A plain ALTER TABLE: the snapshots table keeps its full-text triggers untouched.
     db.execute("ALTER TABLE snapshots ADD COLUMN reextracted_from INTEGER REFERENCES snapshots(id)")
+
+
+@migrations()
+def m007_changes(db: sqlite_utils.Database) -> None:
+    """What changed, classified (one row per new version, removal or restoration of a page), and
+    the outbox of notifications about it (one row per change and target, sent after commit)."""
+    db.table("changes").create({
+        "id": int, "page_id": int, "from_snapshot_id": int, "to_snapshot_id": int, "capture_id": int,
+        "detected_at": str, "kinds": str, "words_added": int, "words_removed": int, "summary": str,
+        "boring": int, "site": str,
+    }, pk="id", not_null={"page_id", "capture_id", "detected_at", "kinds", "boring"},
+        defaults={"words_added": 0, "words_removed": 0, "boring": 0},
+        foreign_keys=[("page_id", "pages", "id"), ("from_snapshot_id", "snapshots", "id"),
+                      ("to_snapshot_id", "snapshots", "id"), ("capture_id", "captures", "id")])
+    db.table("changes").create_index(["detected_at"])
+    db.table("changes").create_index(["page_id"])
+    db.table("changes").create_index(["boring", "detected_at"])
+    db.table("changes").create_index(["capture_id"], unique=True)  # one capture shows one change
+    db.table("notifications").create({
+        "id": int, "change_id": int, "target": str, "created_at": str, "attempts": int,
+        "next_attempt_at": str, "last_error": str, "sent_at": str,
+    }, pk="id", not_null={"change_id", "target", "created_at"}, defaults={"attempts": 0},
+        foreign_keys=[("change_id", "changes", "id")])
+    db.table("notifications").create_index(["change_id", "target"], unique=True)
+    db.table("notifications").create_index(["sent_at", "next_attempt_at"])
 
 
 @migrations()
