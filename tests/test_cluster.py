@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -409,6 +410,38 @@ def test_a_redelivered_result_is_saved_once(hosts: list[Site], workers: Callable
     assert scalar(db, "SELECT count(*) FROM snapshots") == 1
     assert db_rows(db, "SELECT key FROM cluster_results") == [("redelivered-1",)]
     assert sender.do_qsize(config.results_queue) == 0
+
+
+def test_status_shows_queued_jobs_and_the_oldest_in_flight(broker: RedisServer, site: Site) -> None:
+    """No worker running: a job sent stays queued, its row leased; `archiver status` says so."""
+    import time as clock
+
+    from archiver.jobs.pages import PageJob
+    from archiver.jobs.session import Session
+    from archiver.settings import load_config
+
+    url = site.route("/waiting", article_page("Waiting", LOREM))
+    assert run_cli("watch", url, "--every", "1h").code == 0
+    with Session(load_config(), writer=True) as session:
+        assert list(session.runner.run([PageJob(session, url)], until=clock.monotonic() + 0.2)) == []
+        result = run_cli("status")
+    assert "cluster: 1 jobs queued, 0 results waiting, 0 workers seen" in result.out, result.out
+    assert re.search(r"oldest job in flight: sent \d+s ago", result.out), result.out
+
+
+def test_the_daemon_drops_keys_older_than_a_day(broker: RedisServer, tmp_path: Path) -> None:
+    from archiver.jobs.session import Session
+    from archiver.settings import load_config
+    from archiver.store.db import open_db, transaction
+
+    db = open_db(tmp_path / "archive.db")
+    with transaction(db):
+        db.execute("INSERT INTO cluster_results (key, saved_at) VALUES ('old', '2000-01-01T00:00:00+00:00'), "
+                   "('new', '2999-01-01T00:00:00+00:00')")
+    db.conn.close()
+    with Session(load_config(), writer=True) as session:
+        assert list(session.run([])) == []
+    assert db_rows(tmp_path / "archive.db", "SELECT key FROM cluster_results") == [("new",)]
 
 
 def test_status_shows_the_cluster(workers: Callable[..., list[WorkerProcess]], broker: RedisServer,

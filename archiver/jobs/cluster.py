@@ -53,7 +53,10 @@ WORKER_SEEN = 60          # seconds a worker's heartbeat counts as "seen"
 HEARTBEAT_EVERY = 15.0
 EPOCH_KEY = f"{NAMESPACE}:epoch"  # gone when Redis restarts empty: what was queued is lost
 BUSY_RETRY = 0.1          # seconds before a job whose host has no free connection is tried again
-KEPT_KEYS = timedelta(days=7)
+# A result is delivered again only while its message is unacknowledged (minutes after a writer
+# dies): a day of keys is plenty, and keeps the table to one day of results.
+KEPT_KEYS = timedelta(days=1)
+PRUNE_EVERY = 3600.0
 BROKER_ERRORS = (BrokerConnectionError, redis.RedisError)
 
 
@@ -268,8 +271,7 @@ class ClusterRunner:
         self.writer = writer
         self.reply_to = self.config.results_queue if writer else f"{self.config.results_queue}.{uuid.uuid4().hex[:12]}"
         self.broker.declare_queue(self.reply_to)
-        if writer:
-            forget_old_keys(self.db, session.now())
+        self._pruned = -math.inf
         self.per_host = 2 * max(1, self.config.per_host_connections)
         self._consumer: Any = None
         self._waiting: OrderedDict[str, deque[tuple[str, Any]]] = OrderedDict()
@@ -292,6 +294,9 @@ class ClusterRunner:
         rows beyond that stay due for a later tick, so the queue never grows faster than the
         workers empty it. Follow-ups (a feed's new entries) all join, as in single-process mode."""
         jobs = list(jobs)
+        if self.writer and time.monotonic() - self._pruned > PRUNE_EVERY:
+            forget_old_keys(self.db, self.session.now())
+            self._pruned = time.monotonic()
         self._troubled |= self.writer  # the daemon looks once a tick
         self._recover()
         if self.writer:

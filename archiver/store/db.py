@@ -535,3 +535,4 @@ def m011_cluster_leases(db: sqlite_utils.Database) -> None:
     for table in ("feeds", "pages"):
         db.table(table).add_column("lease_until", str)
     db.table("cluster_results").create({"key": str, "saved_at": str}, pk="key")
+    db.table("cluster_results").create_index(["saved_at"])  # old keys are dropped every hour
