@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -498,9 +499,12 @@ def status_lines(config: Config, db: Any, now: datetime) -> list[str]:
                      f"{workers} workers seen in the last {WORKER_SEEN}s ({redact_url(config.broker_url)})")
     except (ClusterError, *BROKER_ERRORS) as exc:
         lines.append(f"cluster: cannot reach the broker at {redact_url(config.broker_url)}: {exc}")
-    oldest = db.execute("SELECT min(lease_until) FROM (SELECT lease_until FROM feeds WHERE lease_until > ? "
-                        "UNION ALL SELECT lease_until FROM pages WHERE lease_until > ?)",
-                        [iso(now), iso(now)]).fetchone()[0]
+    try:
+        oldest = db.execute("SELECT min(lease_until) FROM (SELECT lease_until FROM feeds WHERE lease_until > ? "
+                            "UNION ALL SELECT lease_until FROM pages WHERE lease_until > ?)",
+                            [iso(now), iso(now)]).fetchone()[0]
+    except sqlite3.OperationalError:  # an archive no daemon of this version has opened yet
+        oldest = None
     if oldest:
         sent = parse_iso(oldest) - timedelta(seconds=config.job_lease)
         lines.append(f"oldest job in flight: sent {max(0.0, (now - sent).total_seconds()):.0f}s ago")
