@@ -1,6 +1,6 @@
-# One image for both services of docker-compose.yml: the daemon (`archiver run`) and the
-# browser (`archiver serve`). The archive lives on the /data volume; settings come from
-# /app/config/archiver.toml, mounted from ./config.
+# One image for the services of docker-compose.yml: the daemon (`archiver run`), the workers
+# (`archiver worker`, distributed mode) and the browser (`archiver serve`). The archive lives on
+# the /data volume; settings come from /app/config/archiver.toml, mounted from ./config.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

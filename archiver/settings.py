@@ -71,6 +71,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Slack, Matrix, Telegram, webhooks: json://, form://, ...)", list),
     Setting("notify_kinds", [k for k in KINDS if k not in BORING_ONLY],
             "kinds of change that notify (boring changes never do): " + ", ".join(KINDS), list),
+    Setting("broker_url", "", "Redis URL of the job queue shared with `archiver worker` processes, e.g. "
+            "\"redis://redis:6379/0\"; empty: everything runs in this one process and no Redis is needed"),
+    Setting("queue", "archiver", "queue the workers take page and feed jobs from (with broker_url)"),
+    Setting("results_queue", "archiver-results", "queue the workers send their results back on, "
+            "read by the daemon, the archive's one writer (with broker_url)"),
+    Setting("job_lease", 600.0, "seconds a feed or page handed to the workers stays leased; a job "
+            "lost with its worker is sent again once its lease has expired (with broker_url)", float),
     Setting("host", "127.0.0.1", "address `archiver serve` listens on"),
     Setting("port", 8001, "port `archiver serve` listens on", int),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR"),

@@ -1,6 +1,7 @@
-"""docker-compose.yml and the Dockerfile, checked without a Docker engine: the file parses, both
-services run the one image with commands the CLI has, share the archive volume and read the
-mounted config."""
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine: the file parses, the
+archiver services run the one image with commands the CLI has, the daemon and the browser share
+the archive volume and read the mounted config, and the daemon and the workers (distributed mode,
+issue 14) reach the one Redis service."""
 
 from __future__ import annotations
 
@@ -54,9 +55,14 @@ def by_command(word: str) -> dict[str, Any]:
     return matching[0]
 
 
-def test_two_services_from_one_image_built_from_the_root_dockerfile() -> None:
-    found = services()
-    assert len(found) == 2
+def archiver_services() -> dict[str, dict[str, Any]]:
+    """Every service but Redis: the ones built from our Dockerfile."""
+    return {name: s for name, s in services().items() if "build" in s}
+
+
+def test_archiver_services_from_one_image_built_from_the_root_dockerfile() -> None:
+    found = archiver_services()
+    assert sorted(command(s)[1] for s in found.values()) == ["run", "serve", "worker"]
     images = {s.get("image") for s in found.values()}
     assert len(images) == 1 and None not in images
     for service in found.values():
@@ -95,7 +101,7 @@ def test_browser_serves_on_all_interfaces_published_on_loopback() -> None:
     assert browse["ports"] == [f"127.0.0.1:{port}:{port}"]
 
 
-@pytest.mark.parametrize("word", ["run", "serve"])
+@pytest.mark.parametrize("word", ["run", "serve", "worker"])
 def test_service_commands_exist_in_the_cli(word: str) -> None:
     args = command(by_command(word))
     result = run_cli(*args[1:], "--help")  # an unknown command or option fails here
@@ -137,3 +143,28 @@ def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     for entry in (".venv", "*.db", "data/", "artifacts/", ".git"):
         assert entry in ignored
+
+
+def test_redis_service_is_the_official_image_without_persistence() -> None:
+    found = services()
+    redis = found["redis"]
+    assert "build" not in redis and str(redis["image"]).split(":")[0] in ("redis", "docker.io/library/redis")
+    args = command(redis)
+    assert args[0] == "redis-server"
+    assert args[args.index("--save") + 1] == "" and args[args.index("--appendonly") + 1] == "no"
+    assert "ports" not in redis  # reached by the services (and added machines) only, never published by default
+
+
+def test_daemon_and_workers_reach_the_redis_service() -> None:
+    """Distributed mode: the daemon and the workers share ``broker_url``, the Redis service's
+    address on the compose network; the worker scales (no fixed name or published port) and never
+    mounts the archive."""
+    daemon, worker = by_command("run"), by_command("worker")
+    url = daemon["environment"]["ARCHIVER_BROKER_URL"]
+    assert url.startswith("redis://redis:6379")
+    assert worker["environment"]["ARCHIVER_BROKER_URL"] == url
+    for service in (daemon, worker):
+        assert "redis" in service["depends_on"]
+    assert "container_name" not in worker and "ports" not in worker
+    db = daemon["environment"]["ARCHIVER_DB"]
+    assert not [t for t in mounts(worker) if inside(db, t)]

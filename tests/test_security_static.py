@@ -1,7 +1,8 @@
 """Static guards (issue 6, SECURITY.md A.8, A.11, D.36): checks on the source of archiver/, by
 its syntax tree, so that a side path around the one guarded client cannot creep in.
 
-- only ``archiver/net/fetcher.py`` imports an HTTP (or other network) client library;
+- only ``archiver/net/fetcher.py`` imports an HTTP (or other network) client library, and only
+  ``archiver/jobs/cluster.py`` the job broker's clients (Dramatiq, redis-py);
 - only ``archiver/net/fetcher.py`` opens sockets (others may ask for their host name);
 - every ``feedparser.parse`` call is handed ``io.BytesIO(...)``, never a str or bytes that
   feedparser would try as a path or URL; feedparser's own fetcher is never used;
@@ -30,7 +31,13 @@ NETWORK_MODULES = {
     "httpx", "httpcore", "h11", "h2", "requests", "urllib3", "aiohttp", "pycurl", "http.client",
     "urllib.request", "ftplib", "telnetlib", "smtplib", "poplib", "imaplib", "nntplib",
     "xmlrpc.client", "webbrowser", "socketserver", "asyncio.streams", "websocket", "websockets",
-}
+} | {"redis", "dramatiq", "pika", "kombu", "celery"}
+# The job broker of distributed mode (issue 14) is reached by one module. It is user configuration
+# (``broker_url``), like a notification target, never an address taken from fetched content, and
+# it carries no fetch: every request for untrusted content still goes through the fetcher, on the
+# worker. So its clients are allowed there, and there only.
+BROKER = PACKAGE / "jobs" / "cluster.py"
+BROKER_CLIENTS = {"redis", "dramatiq"}
 DOWNLOADER = {"fetch_url", "fetch_response", "is_live_page", "buffered_downloads",
               "buffered_response_downloads", "_send_urllib_request", "_send_pycurl_request",
               "find_feed_urls", "sitemap_search", "focused_crawler", "urlopen", "urlretrieve"}
@@ -82,8 +89,17 @@ def test_only_the_fetcher_imports_network_clients() -> None:
     archiver/net/fetcher.py alone."""
     offenders = [f"{path.relative_to(REPO)}:{line} imports {module}"
                  for path, tree in sources() if path != FETCHER
-                 for module, line in imported_modules(tree) if _is_network(module)]
+                 for module, line in imported_modules(tree) if _is_network(module)
+                 and not (path == BROKER and module.split(".")[0] in BROKER_CLIENTS)]
     assert offenders == []
+
+
+def test_the_broker_module_imports_its_clients_and_no_http_client() -> None:
+    """Issue 14 (harness): the exception above is not vacuous (the broker module does import
+    Dramatiq and redis-py) and is no wider than the broker's clients."""
+    modules = {m for m, _ in imported_modules(ast.parse(BROKER.read_text()))}
+    assert {"dramatiq", "redis"} <= modules
+    assert not [m for m in modules if _is_network(m) and m.split(".")[0] not in BROKER_CLIENTS]
 
 
 def test_the_fetcher_does_import_its_client() -> None:

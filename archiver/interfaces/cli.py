@@ -20,6 +20,7 @@ from archiver.jobs.notify import deliver_before_exit
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
 from archiver.content.render import snapshot_json, snapshot_markdown
 from archiver.interfaces.cli_backup import backup_command
+from archiver.interfaces.cli_cluster import worker_command
 from archiver.interfaces.cli_export import jsonl_command, markdown_command
 from archiver.interfaces.cli_reextract import reextract_command
 from archiver.interfaces.cli_warc import export_warc_command, import_warc
@@ -89,17 +90,22 @@ def _outcome_line(outcome: PageOutcome | FeedOutcome) -> str:
 @click.option("-i", "--input", "input_file", type=click.File("r"), default=None,
               help="read more URLs from FILE, one per line (- for standard input)")
 @click.option("--json", "as_json", is_flag=True, help="print the outcomes as JSON")
+@click.option("--distributed", is_flag=True,
+              help="have the cluster's workers fetch (needs broker_url; the default when it is set)")
 @common_options
-def fetch(config: Config, urls: tuple[str, ...], input_file: Any, as_json: bool) -> None:
+def fetch(config: Config, urls: tuple[str, ...], input_file: Any, as_json: bool, distributed: bool) -> None:
     """Archive these pages now, printing one line per URL.
 
-    Exits 0 when every URL was archived (new snapshot or unchanged), 1 when any failed.
+    Exits 0 when every URL was archived (new snapshot or unchanged), 1 when any failed. With
+    broker_url set, the cluster's `archiver worker` processes fetch and this command saves.
 
     \b
     Example:
         archiver fetch https://example.com/a https://example.com/b
         archiver fetch -i urls.txt
     """
+    if distributed and not config.broker_url:
+        raise click.UsageError("--distributed needs broker_url (or ARCHIVER_BROKER_URL) set")
     targets = list(dict.fromkeys(_read_urls(urls, input_file)))
     if not targets:
         raise click.UsageError("give at least one URL (or -i FILE)")
@@ -367,6 +373,7 @@ def poll(config: Config, everything: bool) -> None:
 
 
 cli.add_command(run_command, "run")
+cli.add_command(worker_command, "worker")
 cli.add_command(status_command, "status")
 cli.add_command(serve_command, "serve")
 cli.add_command(changes_command, "changes")

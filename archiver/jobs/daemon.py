@@ -101,7 +101,8 @@ class Daemon:
     def tick(self, budget: float | None = None) -> TickReport:
         """Take a batch of due work, run it for at most ``budget`` seconds, save what finished."""
         started = time.monotonic()
-        budget = self.tick_seconds * TICK_SHARE if budget is None else budget
+        share = getattr(self.runner, "tick_share", TICK_SHARE)  # the cluster's writer waits longer
+        budget = self.tick_seconds * share if budget is None else budget
         tally = Tally()
         jobs = [] if self.stop.is_set() else list(due_jobs(self.session, self.session.now(), limit=self.batch))
         for outcome in self.runner.run(jobs, self.stop, started + budget, linger=False):
@@ -324,7 +325,8 @@ def run_command(config: Config) -> None:
 
     Every --tick seconds it takes what is due (most overdue first), fetches politely and saves
     what changed, logging one summary line per tick. SIGTERM or Ctrl-C stops it cleanly within a
-    few seconds; `archiver status` tells whether it is alive.
+    few seconds; `archiver status` tells whether it is alive. With broker_url set, the tick sends
+    the due work to `archiver worker` processes and this daemon saves what they send back.
 
     \b
     Example:
@@ -337,7 +339,7 @@ def run_command(config: Config) -> None:
         raise click.BadParameter("--tick and --batch must be positive")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every job run at INFO
-    with Session(config) as session:
+    with Session(config, writer=True) as session:
         added = sync_config_feeds(session.db, config.feeds, session.now())
         if added:
             log.info("subscribed to %s feeds listed in the config", len(added))
@@ -359,7 +361,8 @@ def status_command(config: Config) -> None:
     """Say whether a daemon is running on this archive and when it last ticked.
 
     Exits 0 when it is alive and its last tick is recent (within 3 ticks and a minute), 1
-    otherwise: use it as a container health check.
+    otherwise: use it as a container health check. With broker_url set it also shows the
+    cluster: jobs queued, workers seen in the last minute, the oldest job in flight.
 
     \b
     Example:
@@ -372,5 +375,10 @@ def status_command(config: Config) -> None:
     status = read_status(db, datetime.now(timezone.utc))
     for line in status.lines():
         click.echo(line)
+    if config.broker_url:
+        from archiver.jobs.cluster import status_lines  # imports Dramatiq: only in distributed mode
+
+        for line in status_lines(config, db, datetime.now(timezone.utc)):
+            click.echo(line)
     if not status.healthy:
         sys.exit(1)

@@ -318,6 +318,8 @@ def due_jobs(session: Any, now: datetime, everything: bool = False,
                  " AND (next_check_at IS NULL OR next_check_at <= :now)")
     page_where = "+state IN ('active', 'removed') AND next_check_at IS NOT NULL" + ("" if everything else
                  " AND next_check_at <= :now")
+    leased = " AND (lease_until IS NULL OR lease_until <= :now)"  # not while a worker has it
+    feed_where, page_where = feed_where + leased, page_where + leased
     feeds_sql = f"SELECT * FROM feeds WHERE {feed_where} ORDER BY coalesce(next_check_at, '') LIMIT :limit"
     pages_sql = (f"SELECT url, etag, last_modified, last_body_sha256 FROM pages WHERE {page_where} "
                  "ORDER BY next_check_at LIMIT :limit")

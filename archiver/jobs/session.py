@@ -28,7 +28,8 @@ def utc_now() -> datetime:
 class Session:
     """Shared state of one run; a context manager that closes the client and the workers."""
 
-    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, config: Config, db: Any = None, clock: Callable[[], datetime] = utc_now,
+                 writer: bool = False):
         self.config = config
         targets(config)  # an unusable notify URL is a configuration error, said before any work
         self._owns_db = db is None
@@ -37,12 +38,26 @@ class Session:
         self.recheck_steps = parse_recheck_schedule(config.recheck_schedule)
         self.fetcher = Fetcher(config)
         self.pool = WorkerPool(config)
-        gate, patience = self.fetcher.gate, config.deadline
-        self.runner = Runner(self.db, config.max_connections, config.per_host_connections,
-                             ready_in=lambda host: gate.ready_in(host, patience))
+        self._writer = writer
+        self._runner: Any = None
+        if not config.broker_url:
+            gate, patience = self.fetcher.gate, config.deadline
+            self._runner = Runner(self.db, config.max_connections, config.per_host_connections,
+                                  ready_in=lambda host: gate.ready_in(host, patience))
         self.robots_refusal: Callable[[str], Any] | None = None
         if config.obey_robots:
             self.robots_refusal = RobotsPolicy(self.fetcher).refusal
+
+    @property
+    def runner(self) -> Any:
+        """What runs the jobs: the Runner here, or (``broker_url`` set) the cluster's workers,
+        reached at the first use (commands that run no job never need the broker); ``writer``:
+        this is the daemon, which saves every result the workers send back."""
+        if self._runner is None:
+            from archiver.jobs.cluster import ClusterRunner  # imports Dramatiq: only when asked for
+
+            self._runner = ClusterRunner(self, self._writer)
+        return self._runner
 
     def __enter__(self) -> "Session":
         return self
@@ -53,7 +68,8 @@ class Session:
     def close(self) -> None:
         # The workers take up to a tenth of a second to wind down: they do so while the client
         # and the database (which folds its write-ahead log into the file) are closed.
-        self.runner.close()
+        if self._runner is not None:
+            self._runner.close()
         self.pool.stop()
         self.fetcher.close()
         if self._owns_db:

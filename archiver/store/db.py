@@ -116,7 +116,12 @@ def _retry_busy(action: Any, attempts: int = 20) -> Any:
 
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One unit of work: ``BEGIN IMMEDIATE`` (retried while another writer holds the lock), commit or roll back."""
+    """One unit of work: ``BEGIN IMMEDIATE`` (retried while another writer holds the lock), commit or roll back.
+    Inside a unit already open on ``db`` it joins that one (the cluster's writer records a
+    result's idempotency key in the very transaction that saves the result)."""
+    if db.conn.in_transaction:
+        yield db
+        return
     _retry_busy(lambda: db.conn.execute("BEGIN IMMEDIATE"))
     try:
         yield db
@@ -520,6 +525,17 @@ def m009_body_references(db: sqlite_utils.Database) -> None:
     stand behind it (``chain``). Existing bodies keep their encoding and stay as they are."""
     db.table("bodies").add_column("dict_sha256", str)
     db.table("bodies").add_column("chain", int)
+
+
+@migrations()
+def m011_cluster_leases(db: sqlite_utils.Database) -> None:
+    """Distributed mode (``broker_url``): ``lease_until`` on feeds and pages marks a row handed
+    to the workers (not due again until then), and ``cluster_results`` holds the idempotency key
+    of every result saved, so that a redelivered result is saved once."""
+    for table in ("feeds", "pages"):
+        db.table(table).add_column("lease_until", str)
+    db.table("cluster_results").create({"key": str, "saved_at": str}, pk="key")
+    db.table("cluster_results").create_index(["saved_at"])  # old keys are dropped every hour
 
 
 @migrations()
