@@ -28,7 +28,7 @@ import re
 import sys
 import unicodedata
 from functools import lru_cache
-from itertools import takewhile
+from itertools import islice, takewhile
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 from archiver.content.article import Article, ExtractionError
+from archiver.content.metadata import (Candidates, Chosen, choose, jsonld_objects, read_jsonld, read_opengraph,
+                                      read_byline, read_title_element)
 from archiver.content.xpathregex import rewrite_xpath
 
 log = logging.getLogger(__name__)
@@ -169,12 +171,16 @@ def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
 
 def _build_article(document: Any, tree: HtmlElement, url: str, text: str, charset: str) -> Article:
     """An Article from trafilatura's Document plus what we read from the tree ourselves."""
+    hostname = _clean_line(document.hostname) or _clean_line(urlsplit(url).hostname)
+    chosen = page_metadata(tree, document, hostname)
+    field = chosen.values.get
     return Article(
-        title=_clean_line(document.title),
-        author=_clean_line(document.author),
-        published=_clean_line(document.date),
-        sitename=_clean_line(document.sitename),
-        hostname=_clean_line(document.hostname) or _clean_line(urlsplit(url).hostname),
+        title=_clean_line(field("title")),
+        author=_clean_line(field("author")),
+        published=_clean_line(field("published")),
+        modified=_clean_line(field("modified")),
+        sitename=_clean_line(field("sitename")),
+        hostname=hostname,
         language=find_language(tree),
         description=_clean_line(document.description),
         categories=_clean_list(document.categories),
@@ -183,7 +189,25 @@ def _build_article(document: Any, tree: HtmlElement, url: str, text: str, charse
         text=text,
         charset=charset,
         extractor=EXTRACTOR,
+        sources=tuple(chosen.sources.items()),
+        alternatives=tuple((name, source, value) for name, others in chosen.alternatives.items()
+                           for source, value in others.items()),
     )
+
+
+def page_metadata(tree: HtmlElement, document: Any, hostname: str | None) -> Chosen:
+    """Title, author, dates and site name from the page's JSON-LD, then its OpenGraph, then
+    trafilatura's guesses (see archiver.content.metadata)."""
+    candidates = Candidates()
+    read_jsonld(jsonld_objects(tree), candidates)
+    read_opengraph(tree, candidates)
+    read_title_element(tree, candidates)
+    read_byline(tree, candidates)
+    for name, value in (("title", document.title), ("author", document.author),
+                        ("published", document.date), ("sitename", document.sitename)):
+        candidates.add(name, "trafilatura", _clean_line(value))
+    headlines = [" ".join(h.text_content().split()) for h in islice(tree.iter("h1"), 3)]
+    return choose(candidates, hostname, headlines)
 
 
 # --------------------------------------------------------------------------- HTML or not
