@@ -29,6 +29,9 @@ class Article:
     sources: tuple[tuple[str, str], ...] = ()
     # (field, source, value) where a structured source said something else than the value kept
     alternatives: tuple[tuple[str, str, str], ...] = ()
+    # indexes of the lines of ``text`` found inside the page's main article container (<article>,
+    # itemprop=articleBody): never dropped as site boilerplate; None when the page has no container
+    container_lines: tuple[int, ...] | None = None
 
 
 class ExtractionError(Exception):

@@ -27,6 +27,7 @@ import logging
 import re
 import sys
 import unicodedata
+from dataclasses import replace
 from functools import lru_cache
 from itertools import islice, takewhile
 from typing import Any
@@ -149,7 +150,8 @@ def extract_article(
     if not text:
         raise ExtractionError("no_content", "no article text found")
     text = "\n".join([*_lead_quotes(tree, text), text])
-    return _build_article(document, tree, url, text, charset)
+    article = _build_article(document, tree, url, text, charset)
+    return replace(article, container_lines=container_lines(tree, text))
 
 
 def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
@@ -555,6 +557,16 @@ def _quotes_before(article: HtmlElement, start: HtmlElement) -> list[str]:
         if quote and len(quote) >= 20:
             quotes.append(quote)
     return quotes
+
+
+def container_lines(tree: HtmlElement, text: str) -> tuple[int, ...] | None:
+    """Indexes of the lines of ``text`` that are inside the page's main article container: the
+    longest itemprop=articleBody element, else the longest <article>. None when there is none."""
+    candidates = tree.xpath('//*[@itemprop="articleBody"]') or list(tree.iter("article"))
+    if not candidates:
+        return None
+    inside = max((_squash(c.text_content()) for c in candidates), key=len)
+    return tuple(i for i, line in enumerate(text.split("\n")) if _squash(line) in inside)
 
 
 def _without_title(text: str, title: str | None) -> str:

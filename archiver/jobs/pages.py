@@ -13,6 +13,7 @@ from archiver.content.article import Article, ExtractionError, extract_in_worker
 from archiver.content.metadata import Chosen, metadata_sources, with_feed
 from archiver.net.fetcher import FetchResult
 from archiver.jobs.schedule import backoff_delay, page_next_check
+from archiver.jobs.site_model import apply_site_model
 from archiver.store.db import (add_aliases, body_reference, ensure_page, find_page_id, get_row,
                                insert_snapshot, iso, latest_snapshot, parse_iso, save_body,
                                save_capture, transaction, update_row)
@@ -168,8 +169,9 @@ class PageJob:
 
     def _save_snapshot(self, db: Any, page_id: int, capture_id: int, fetched: FetchResult,
                        article: Article, now: str) -> PageOutcome:
-        fingerprint = content_fingerprint(article.title, article.text)
         latest = latest_snapshot(db, page_id)
+        article = apply_site_model(db, self.host, article, now, learn=latest is None)
+        fingerprint = content_fingerprint(article.title, article.text)
         if latest is not None and latest["content_sha256"] == fingerprint:
             return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],
                                latest["version"])

@@ -21,7 +21,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from archiver.content.article import Article, ExtractionError, extract_in_worker
 from archiver.jobs.pages import content_fingerprint, first_entry, snapshot_row
+from archiver.jobs.site_model import apply_site_model
 from archiver.jobs.workers import TaskFailed, WorkerPool
+from archiver.content.urls import host_of
 from archiver.store.db import insert_snapshot, latest_snapshot, load_body, transaction
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,7 @@ def _finished(db: Any, pool: WorkerPool, running: dict[Future[Any], Target],
 def save_reextraction(db: Any, target: Target, article: Article, dry_run: bool = False) -> Reextracted:
     """Append ``article`` as the page's new version if its fingerprint differs from the
     snapshot it replaces (in one transaction; nothing when ``dry_run``)."""
+    article = apply_site_model(db, host_of(target.page_url), article, "", learn=False)
     fingerprint = content_fingerprint(article.title, article.text)
     if fingerprint == target.content_sha256:
         return Reextracted(target.page_url, "same", target.snapshot_id)

@@ -20,7 +20,7 @@ import weakref
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import sqlite_utils
 import zstandard
@@ -478,3 +478,57 @@ def m009_body_references(db: sqlite_utils.Database) -> None:
     stand behind it (``chain``). Existing bodies keep their encoding and stay as they are."""
     db.table("bodies").add_column("dict_sha256", str)
     db.table("bodies").add_column("chain", int)
+
+
+@migrations()
+def m010_site_boilerplate(db: sqlite_utils.Database) -> None:
+    """The per-host boilerplate model (archiver.content.boilerplate): ``site_blocks``, the lines a
+    host repeats across its pages, how often and whether they are dropped; ``site_hosts``, how many
+    recent pages of each host were learned from."""
+    db.table("site_blocks").create({
+        "host": str, "block_hash": str, "sample": str, "pages_seen": int, "first_seen_at": str,
+        "last_seen_at": str, "dropped": int, "reason": str,
+    }, pk=("host", "block_hash"), not_null={"host", "block_hash"}, defaults={"pages_seen": 0, "dropped": 0})
+    db.table("site_hosts").create({"host": str, "pages_learned": int, "updated_at": str}, pk="host",
+                                  defaults={"pages_learned": 0})
+
+
+def site_block_stats(db: sqlite_utils.Database, host: str,
+                     hashes: Sequence[str]) -> tuple[int, dict[str, tuple[int, bool]]]:
+    """(recent pages learned of ``host``, {block hash: (pages seen, dropped)}) for these blocks."""
+    row = db.execute("SELECT pages_learned FROM site_hosts WHERE host = ?", [host]).fetchone()
+    found: dict[str, tuple[int, bool]] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = list(hashes[start:start + 500])
+        sql = (f"SELECT block_hash, pages_seen, dropped FROM site_blocks WHERE host = ? "
+               f"AND block_hash IN ({', '.join('?' * len(chunk))})")
+        found.update({h: (n, bool(d)) for h, n, d in db.execute(sql, [host, *chunk])})
+    return (row[0] if row else 0), found
+
+
+def learn_site_blocks(db: sqlite_utils.Database, host: str, blocks: Sequence[tuple[str, str]],
+                      now: str, window: int) -> int:
+    """Count one more page of ``host`` and each of its (hash, sample) blocks; past ``2 * window``
+    pages, halve the host's counts (old pages fade) and forget blocks that fall to zero.
+    Returns the host's recent page count. Caller holds the transaction."""
+    db.execute("INSERT INTO site_hosts (host, pages_learned, updated_at) VALUES (?, 1, ?) "
+               "ON CONFLICT(host) DO UPDATE SET pages_learned = pages_learned + 1, updated_at = ?",
+               [host, now, now])
+    db.conn.executemany(
+        "INSERT INTO site_blocks (host, block_hash, sample, pages_seen, first_seen_at, last_seen_at, dropped) "
+        "VALUES (?, ?, ?, 1, ?, ?, 0) ON CONFLICT(host, block_hash) DO UPDATE SET "
+        "pages_seen = pages_seen + 1, last_seen_at = excluded.last_seen_at",
+        [(host, digest, sample, now, now) for digest, sample in blocks])
+    pages = db.execute("SELECT pages_learned FROM site_hosts WHERE host = ?", [host]).fetchone()[0]
+    if pages >= 2 * window:
+        db.execute("UPDATE site_blocks SET pages_seen = pages_seen / 2 WHERE host = ?", [host])
+        db.execute("DELETE FROM site_blocks WHERE host = ? AND pages_seen = 0", [host])
+        db.execute("UPDATE site_hosts SET pages_learned = pages_learned / 2 WHERE host = ?", [host])
+        pages //= 2
+    return int(pages)
+
+
+def mark_site_blocks(db: sqlite_utils.Database, host: str, decisions: Mapping[str, str | None]) -> None:
+    """Record, for each block hash, whether it is dropped now and why (None: kept)."""
+    db.conn.executemany("UPDATE site_blocks SET dropped = ?, reason = ? WHERE host = ? AND block_hash = ?",
+                   [(int(reason is not None), reason, host, digest) for digest, reason in decisions.items()])
