@@ -165,3 +165,38 @@ def test_hostile_jsonld_is_bounded_and_never_raises() -> None:
     candidates = Candidates()
     read_jsonld([{"@type": "NewsArticle", "headline": None, "author": {"@id": 5}}], candidates)
     assert candidates.values == {}
+
+
+def test_meta_authors_rank_below_a_visible_byline_and_dublin_core_first() -> None:
+    dc = ('<meta property="dc:creator twitter:site_name" content="Creator Name">'  # RDFa: two properties
+          '<meta name="author" content="Example News">')
+    assert extract(page(dc)).author == "Creator Name"
+    assert dict(extract(page(dc)).sources)["author"] == "meta"
+    yoast = ('<meta name="twitter:label1" content="Verfasst von"><meta name="twitter:data1" content="Erika Muster">'
+             '<meta name="twitter:label2" content="Lesedauer"><meta name="twitter:data2" content="3 Minuten">')
+    assert extract(page(yoast)).author == "Erika Muster"
+    # a byline in the article beats <meta name="author">, and a site name is no author
+    byline = '<meta name="author" content="Jane Doe">'
+    assert extract(page(byline, byline="<p>By John Roe</p>")).author == "John Roe"
+    named = og(og_site_name="Example News") + '<meta name="author" content="Example News">'
+    assert extract(page(named)).author is None
+
+
+def test_byline_label_then_name_in_the_next_element_and_particles() -> None:
+    article = extract(page(byline='<div class="by"><h5>Autor:</h5>Peter Maahn/SP-X</div>'))
+    assert article.author == "Peter Maahn"
+    article = extract(page(byline='<div class="wrote_by">By&nbsp;<a href="/r/j">Jose de la Cruz</a></div>'))
+    assert article.author == "Jose de la Cruz"
+    # prose that happens to start with "by" is no byline; a caption's credit neither
+    article = extract(page(byline="<figure><figcaption>By Photo Agency</figcaption></figure>"
+                                  "<p>by the numbers</p>"))
+    assert article.author is None
+
+
+def test_jsonld_in_a_cdata_section_and_two_authors_in_one_name() -> None:
+    script = ('<script type="application/ld+json">//<![CDATA[\n{"@type": "NewsArticle", '
+              '"headline": "Trams again", "author": {"name": "Jane Doe and John Roe"}}\n//]]></script>')
+    article = extract(page(script, title="x"))
+    assert (article.title, article.author) == ("Trams again", "Jane Doe; John Roe")
+    assert clean_author("FOCUS-Online-Experte Robin Tschöpe") == "Robin Tschöpe"
+    assert clean_author("David Hutzler, dpa") == "David Hutzler"

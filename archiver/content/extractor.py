@@ -150,8 +150,9 @@ def extract_article(
     if not text:
         raise ExtractionError("no_content", "no article text found")
     text = "\n".join([*_lead_quotes(tree, text), text])
-    article = _build_article(document, tree, url, text, charset)
-    return replace(article, container_lines=container_lines(tree, text))
+    container = main_container(tree)
+    article = _build_article(document, tree, container, url, text, charset)
+    return replace(article, container_lines=container_lines(container, text))
 
 
 def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
@@ -171,10 +172,11 @@ def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
     return document
 
 
-def _build_article(document: Any, tree: HtmlElement, url: str, text: str, charset: str) -> Article:
+def _build_article(document: Any, tree: HtmlElement, container: HtmlElement | None, url: str, text: str,
+                   charset: str) -> Article:
     """An Article from trafilatura's Document plus what we read from the tree ourselves."""
     hostname = _clean_line(document.hostname) or _clean_line(urlsplit(url).hostname)
-    chosen = page_metadata(tree, document, hostname)
+    chosen = page_metadata(tree, document, hostname, container)
     field = chosen.values.get
     return Article(
         title=_clean_line(field("title")),
@@ -197,14 +199,16 @@ def _build_article(document: Any, tree: HtmlElement, url: str, text: str, charse
     )
 
 
-def page_metadata(tree: HtmlElement, document: Any, hostname: str | None) -> Chosen:
+def page_metadata(tree: HtmlElement, document: Any, hostname: str | None,
+                  container: HtmlElement | None = None) -> Chosen:
     """Title, author, dates and site name from the page's JSON-LD, then its OpenGraph, then
     trafilatura's guesses (see archiver.content.metadata)."""
     candidates = Candidates()
     read_jsonld(jsonld_objects(tree), candidates)
     read_opengraph(tree, candidates)
     read_title_element(tree, candidates)
-    read_byline(tree, candidates)
+    if not any(s in ("jsonld", "og") for s, _ in candidates.values.get("author", ())):
+        read_byline(tree, candidates, container)  # only where the structured data names no author
     for name, value in (("title", document.title), ("author", document.author),
                         ("published", document.date), ("sitename", document.sitename)):
         candidates.add(name, "trafilatura", _clean_line(value))
@@ -559,13 +563,23 @@ def _quotes_before(article: HtmlElement, start: HtmlElement) -> list[str]:
     return quotes
 
 
-def container_lines(tree: HtmlElement, text: str) -> tuple[int, ...] | None:
-    """Indexes of the lines of ``text`` that are inside the page's main article container: the
-    longest itemprop=articleBody element, else the longest <article>. None when there is none."""
-    candidates = tree.xpath('//*[@itemprop="articleBody"]') or list(tree.iter("article"))
+def main_container(tree: HtmlElement) -> HtmlElement | None:
+    """The page's main article container: the longest itemprop=articleBody element, else the
+    longest <article>, or None."""
+    candidates = _ARTICLE_BODY(tree) or list(tree.iter("article"))
     if not candidates:
         return None
-    inside = max((_squash(c.text_content()) for c in candidates), key=len)
+    return max(candidates, key=lambda c: len(c.text_content()))
+
+
+_ARTICLE_BODY = XPath('//*[@itemprop="articleBody"]')
+
+
+def container_lines(container: HtmlElement | None, text: str) -> tuple[int, ...] | None:
+    """Indexes of the lines of ``text`` that are inside ``container`` (None when there is none)."""
+    if container is None:
+        return None
+    inside = _squash(container.text_content())
     return tuple(i for i, line in enumerate(text.split("\n")) if _squash(line) in inside)
 
 

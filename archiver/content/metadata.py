@@ -8,6 +8,9 @@ Sources, best first (``SOURCES``):
                  dateModified; the publisher's or WebSite's name as the site name
     og           OpenGraph and ``article:*`` <meta>: og:title, og:site_name, article:author,
                  article:published_time, article:modified_time
+    meta         <meta name="author">, and the "Written by" label and value pair
+                 (twitter:label1 / twitter:data1) that WordPress SEO plugins write; below a
+                 visible byline, as the first is often the site's name
     feed         the feed entry that led to the page (merged later, where the entry is known)
     html         the <title> element (trafilatura prefers a lone <h1>, often a section's name)
     trafilatura  trafilatura's own guesses
@@ -28,17 +31,18 @@ from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxml.etree import XPath
 from lxml.html import HtmlElement
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("jsonld", "og", "feed", "html", "trafilatura")
+SOURCES = ("jsonld", "og", "feed", "html", "meta", "trafilatura")
 # The publication date is the exception: trafilatura's (htmldate's) reads the same JSON-LD and
 # <meta> and weighs them against the dates the page shows. On the shared corpus it matches the
 # true date more often (0.863) than JSON-LD first (0.842), whose datePublished is often an
 # earlier draft's or the time in another zone.
-_ORDER = {"published": ("trafilatura", "jsonld", "og", "feed", "html")}
-FIELDS = ("title", "author", "published", "modified", "sitename")
+_ORDER = {"published": ("trafilatura", "jsonld", "og", "feed", "html", "meta")}
+FIELDS = ("title", "author", "published", "modified", "sitename")  # "publisher" only helps clean titles
 
 MAX_SCRIPTS = 16  # JSON-LD scripts read per page
 MAX_SCRIPT_CHARS = 200_000  # a bigger script is skipped, not parsed
@@ -85,11 +89,15 @@ def jsonld_objects(tree: HtmlElement) -> list[dict[str, Any]]:
             log.debug("skipping a JSON-LD script of %s characters", len(text))
             continue
         try:
-            data = json.loads(text.strip().rstrip(";"))
+            data = json.loads(_CDATA.sub("", text).strip().rstrip(";"))
         except (ValueError, RecursionError):
             continue
         objects.extend(_walk(data))
     return objects
+
+
+# XHTML-era pages wrap the JSON in a CDATA section, sometimes behind // or /* */ comments
+_CDATA = re.compile(r"^\s*(?://|/\*)?\s*<!\[CDATA\[(?:\s*\*/)?|(?://|/\*)?\s*\]\]>(?:\s*\*/)?\s*$")
 
 
 def _walk(data: Any) -> Iterator[dict[str, Any]]:
@@ -128,7 +136,7 @@ def read_jsonld(objects: list[dict[str, Any]], into: Candidates) -> None:
         into.add("published", "jsonld", iso_date(_text(article.get("datePublished"))))
         into.add("modified", "jsonld", iso_date(_text(article.get("dateModified"))))
         publisher = _resolve(article.get("publisher"), by_id)
-        into.add("sitename", "jsonld", _text(publisher.get("name")) if publisher else None)
+        into.add("publisher", "jsonld", _text(publisher.get("name")) if publisher else None)
     site = next((n for n in objects if _types(n) & _SITE_TYPES), None)
     if site is not None:
         into.add("sitename", "jsonld", _text(site.get("name")))
@@ -181,20 +189,54 @@ _OG_FIELDS = {"og:title": "title", "og:site_name": "sitename", "article:author":
               "article:published_time": "published", "article:modified_time": "modified"}
 
 
+_WRITTEN_BY = re.compile(r"^(?:written by|author|autor|verfasst von|geschrieben von|écrit par|auteur|"
+                         r"escrito por|scritto da)$", re.IGNORECASE)
+
+
 def read_opengraph(tree: HtmlElement, into: Candidates) -> None:
-    """Add the OpenGraph and ``article:*`` <meta> values to ``into``."""
+    """Add the OpenGraph and ``article:*`` <meta> values to ``into``, and the other <meta> that
+    name the author (source "meta": Dublin Core's creator first, then name="author" and the
+    "Written by" twitter:label/data pair). A property attribute may hold several names (RDFa)."""
+    labels: dict[str, str] = {}
+    authors: list[tuple[int, str]] = []
     for meta in tree.iter("meta"):
-        key = (meta.get("property") or meta.get("name") or "").strip().lower()
-        name = _OG_FIELDS.get(key)
-        if name is None:
-            continue
-        value = _text(meta.get("content"))
-        if name == "author":
-            value = clean_author(value or "")
-        elif name in ("published", "modified"):
-            value = iso_date(value)
-        if not any(source == "og" for source, _ in into.values.get(name, ())):
-            into.add(name, "og", value)
+        keys = (meta.get("property") or meta.get("name") or "").lower().split()
+        content = _text(meta.get("content")) or ""
+        for key in keys:
+            name = _OG_FIELDS.get(key)
+            if name is None:
+                _read_author_meta(key, content, labels, authors)
+            elif not any(source == "og" for source, _ in into.values.get(name, ())):
+                into.add(name, "og", _clean_og(name, content))
+    for _, author in sorted(authors, key=lambda pair: pair[0]):
+        into.add("author", "meta", author)
+
+
+def _clean_og(name: str, content: str) -> str | None:
+    if name == "author":
+        return clean_author(content)
+    if name in ("published", "modified"):
+        return iso_date(content)
+    return content or None
+
+
+_DC_CREATOR = frozenset({"dc:creator", "dc.creator", "dcterms:creator", "dcterms.creator"})
+
+
+def _read_author_meta(key: str, content: str, labels: dict[str, str], authors: list[tuple[int, str]]) -> None:
+    """Dublin Core's creator (rank 0), <meta name="author"> and twitter:dataN where
+    twitter:labelN says "Written by" (rank 1), appended to ``authors``."""
+    found: tuple[int, str | None] | None = None
+    if key in _DC_CREATOR:
+        found = (0, clean_author(content))
+    elif key == "author":
+        found = (1, clean_author(content))
+    elif key.startswith("twitter:label") and _WRITTEN_BY.match(content.strip()):
+        labels[key.removeprefix("twitter:label")] = content
+    elif key.startswith("twitter:data") and key.removeprefix("twitter:data") in labels:
+        found = (1, clean_author(content))
+    if found is not None and found[1]:
+        authors.append((found[0], found[1]))
 
 
 def read_title_element(tree: HtmlElement, into: Candidates) -> None:
@@ -204,28 +246,49 @@ def read_title_element(tree: HtmlElement, into: Candidates) -> None:
         into.add("title", "html", _text(element.text_content()))
 
 
-_BYLINE_LABEL = re.compile(r"^(?:by|von|par|door|por|autor|autorin|author|written by|text)\s*:?$", re.IGNORECASE)
-_BYLINE = re.compile(r"^(?:by|von|par|door|por|autor|autorin|author|written by)\s*:?\s+(.+)$", re.IGNORECASE)
-_NAME = re.compile(r"^[^\W\d_][\w.'’-]*(?:\s+[\w.'’-]+){1,3}$")
-_MAX_TEXT_NODES = 5_000
+_BYLINE_WORDS = ("by", "von", "par", "door", "por", "autor", "autorin", "author", "written by")
+_BYLINE_LABEL = re.compile(rf"^(?:{'|'.join(_BYLINE_WORDS)})\s*:?$", re.IGNORECASE)
+_BYLINE = re.compile(rf"^(?:{'|'.join(_BYLINE_WORDS)})\s*:?\s+(.+)$", re.IGNORECASE)
+_NAME = re.compile(r"^[^\W\d_][\w.'’-]*(?:\s+[\w.'’-]+){1,4}$")
+_PARTICLES = frozenset({"de", "la", "le", "van", "von", "der", "den", "da", "di", "du", "del", "dos", "zu", "v."})
+# Short text nodes that start like a byline, outside captions, navigation and footers: an XPath
+# does the scan, so a page costs one pass in C rather than a Python loop over all its text.
+_BYLINE_TEST = (
+    "[string-length(normalize-space()) < 60]"
+    "[" + " or ".join(f"starts-with(translate(normalize-space(), 'ABDEIOPRTUNVWY', 'abdeioprtunvwy'), '{w}')"
+                      for w in ("by", "von", "par", "door", "por", "autor", "author", "written by")) + "]"
+    "[not(ancestor::figcaption or ancestor::figure or ancestor::nav or ancestor::footer"
+    " or ancestor::script or ancestor::style or ancestor::title)]")
+_BYLINE_NODES = XPath("//body//text()" + _BYLINE_TEST)
+_BYLINE_NODES_IN = XPath(".//text()" + _BYLINE_TEST)
+# From the element a text node belongs to: that node and the next non-blank one.
+_TAIL_AND_NEXT = XPath("following::text()[normalize-space()][position() <= 2]")
+_TEXT_AND_NEXT = XPath("(.//text() | following::text())[normalize-space()][position() <= 2]")
 
 
-def read_byline(tree: HtmlElement, into: Candidates) -> None:
-    """Add a visible byline ("By Jane Doe", "Von Jane Doe", "Autor: Jane Doe") to ``into``."""
-    body = next(tree.iter("body"), None)
-    if body is None:
-        return
-    texts = [" ".join(t.split()) for t in islice(body.itertext(), _MAX_TEXT_NODES)]
-    texts = [t for t in texts if t]
-    for i, text in enumerate(texts):
-        if len(text) > 60:
-            continue
+def read_byline(tree: HtmlElement, into: Candidates, container: HtmlElement | None = None) -> None:
+    """Add a visible byline ("By Jane Doe", "Von Jane Doe", "Autor: Jane Doe") to ``into``: the
+    first in the article's ``container``, else the first in the page."""
+    nodes = (_BYLINE_NODES_IN(container) if container is not None else []) or _BYLINE_NODES(tree)
+    for node in islice(nodes, 50):
+        text = " ".join(str(node).split())
         match = _BYLINE.match(text)
-        name = match.group(1) if match else (texts[i + 1] if _BYLINE_LABEL.match(text) and i + 1 < len(texts) else None)
+        if match is not None:
+            name = match.group(1)
+        elif _BYLINE_LABEL.match(text):
+            pair = (_TAIL_AND_NEXT if node.is_tail else _TEXT_AND_NEXT)(node.getparent())
+            name = " ".join(str(pair[1]).split()) if len(pair) == 2 else None
+        else:
+            continue
         name = clean_author(name.split("/")[0]) if name else None
-        if name and _NAME.match(name) and all(w[0].isupper() for w in name.split()):
+        if name and _looks_like_a_name(name):
             into.add("author", "html", name)
             return
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """Two to five words, each capitalised but for particles ("de la", "van", "von")."""
+    return bool(_NAME.match(text)) and all(w[0].isupper() or w.lower() in _PARTICLES for w in text.split())
 
 
 # --------------------------------------------------------------------------- cleaning
@@ -249,10 +312,13 @@ _BY = re.compile(r"^(?:(?:written|posted|published|words|text|story)\s+)?(?:by|v
                  re.IGNORECASE)
 _ROLE_WORDS = (r"writer|reporter|editor|correspondent|contributor|columnist|journalist|author|"
                r"staff|redakteur\w*|autor\w*|redaktion|chefredakt\w*|photographer|producer|analyst|"
-               r"critic|intern|fellow|news|health news|associated press|reuters")
+               r"critic|intern|fellow|news|health news|associated press|reuters|dpa|afp|apa|epd|kna|sid")
 _ROLE_SUFFIX = re.compile(rf"\s*(?:[,|\-\u2013\u2014/]|\bis\b|\bfor\b)\s*(?:[\w.'’ ]*\s)?(?:{_ROLE_WORDS})\b.*$",
                           re.IGNORECASE)
 _ROLE_TAIL = re.compile(rf"(\s+[\w.'’-]+)?\s+(?:{_ROLE_WORDS})$", re.IGNORECASE)
+_ROLE_PREFIX = re.compile(r"^[\w-]*(?:experte|expertin|redakteur|redakteurin|reporter|reporterin|korrespondent|"
+                          r"korrespondentin|editor|correspondent|columnist)\s+", re.IGNORECASE)
+_AND = re.compile(r"\s+(?:and|und|et|y|&|im gespräch mit|in conversation with)\s+", re.IGNORECASE)
 _TRAILING_DATE = re.compile(r"\s+(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
                             r"\s+\d{1,2}(?:,\s*|\s+)\d{4}.*$|\s+\d{1,2}[./]\d{1,2}[./]\d{2,4}.*$",
                             re.IGNORECASE)
@@ -267,7 +333,12 @@ def clean_author(value: str | None) -> str | None:
     text = _BY.sub("", text)
     text = _TRAILING_DATE.sub("", text)
     text = _ROLE_SUFFIX.sub("", text).strip(" ,;:|-\u2013\u2014")
-    return _without_role_tail(text) or None
+    text = _ROLE_PREFIX.sub("", text) if len(text.split()) > 2 else text
+    text = _without_role_tail(text)
+    names = _AND.split(text)
+    if len(names) > 1 and all(_looks_like_a_name(n) for n in names):
+        return "; ".join(names)  # "Jane Doe and John Roe": two authors
+    return text or None
 
 
 def _without_role_tail(text: str) -> str:
@@ -341,7 +412,7 @@ class Chosen:
     alternatives: dict[str, dict[str, str]]
 
 
-_STRUCTURED = ("jsonld", "og", "feed")
+_STRUCTURED = ("jsonld", "og", "meta", "feed")
 
 
 def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | None = None) -> Chosen:
@@ -349,12 +420,14 @@ def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | 
     A title that is one of the page's ``headlines`` (<h1>) with a kicker or suffix becomes that headline."""
     sitenames = [v for _, v in candidates.values.get("sitename", ())] + host_names(hostname)
     site_keys = {_loose(s) for s in sitenames}  # a title or author that is the site's name is none
+    # the publisher names the site in titles too, but may be a person: the author
+    sitenames += [v for _, v in candidates.values.get("publisher", ())]
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
     alternatives: dict[str, dict[str, str]] = {}
     for name in FIELDS:
         cleaned = [(s, _clean(name, v, sitenames)) for s, v in _ordered(name, candidates.values.get(name, []))]
-        cleaned = [(s, v) for s, v in cleaned if v and not (name in ("title", "author") and _loose(v) in site_keys)]
+        cleaned = [(s, v) for s, v in cleaned if v and not _site_name_only(name, s, v, site_keys)]
         if not cleaned:
             continue
         source, value = _untruncated(cleaned)
@@ -365,6 +438,11 @@ def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | 
         if others:
             alternatives[name] = others
     return Chosen(values, sources, alternatives)
+
+
+def _site_name_only(name: str, source: str, value: str, site_keys: set[str]) -> bool:
+    """A title or an author that is the site's name is none."""
+    return name in ("title", "author") and _loose(value) in site_keys
 
 
 def _ordered(name: str, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
