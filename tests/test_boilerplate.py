@@ -5,6 +5,7 @@ articles, each with the same disclaimer inside its <article>."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from archiver.content.boilerplate import (BlockStats, block_hash, is_boilerplate, page_blocks,
@@ -73,6 +74,24 @@ def test_clutter_is_dropped_once_the_site_has_been_seen(site: Site, tmp_path: Pa
     again = run_cli("show", urls[0]).out
     assert "Advertisement" not in again and DISCLAIMER in again
     assert "Advertisement" in run_cli("show", urls[0], "--version", "1").out  # the past is kept
+
+
+def test_reextract_learns_an_archive_made_before_the_model(site: Site, tmp_path: Path) -> None:
+    urls = serve_site(site, 5)
+    for url in urls:
+        assert run_cli("fetch", url).code == 0
+    db = tmp_path / "archive.db"
+    conn = sqlite3.connect(db)
+    with conn:  # the archive as it was before the model: pages, no counts
+        conn.executescript("DELETE FROM site_blocks; DELETE FROM site_hosts; DELETE FROM site_pages;")
+    conn.close()
+    assert run_cli("reextract").code == 0  # counts every page (and applies what it knows so far)
+    assert db_rows(db, "SELECT pages_learned FROM site_hosts") == [(5,)]
+    assert run_cli("reextract").code == 0  # counts none again, applies the whole model
+    assert db_rows(db, "SELECT pages_learned FROM site_hosts") == [(5,)]
+    for url in urls:
+        shown = run_cli("show", url).out
+        assert not any(c in shown for c in CLUTTER) and DISCLAIMER in shown, shown
 
 
 def test_learning_needs_several_pages_and_a_share_of_them() -> None:

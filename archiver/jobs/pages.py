@@ -170,7 +170,7 @@ class PageJob:
     def _save_snapshot(self, db: Any, page_id: int, capture_id: int, fetched: FetchResult,
                        article: Article, now: str) -> PageOutcome:
         latest = latest_snapshot(db, page_id)
-        article = apply_site_model(db, self.host, article, now, learn=latest is None)
+        article = apply_site_model(db, self.host, article, now, page_id)
         fingerprint = content_fingerprint(article.title, article.text)
         if latest is not None and latest["content_sha256"] == fingerprint:
             return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],

@@ -16,17 +16,17 @@ from archiver.store.db import learn_site_blocks, mark_site_blocks, site_block_st
 log = logging.getLogger(__name__)
 
 
-def apply_site_model(db: Any, host: str | None, article: Article, now: str, learn: bool) -> Article:
-    """``article`` without its host's boilerplate; with ``learn``, the page is counted first
-    (a page's first version only: a re-check of the same page must not count twice)."""
+def apply_site_model(db: Any, host: str | None, article: Article, now: str, page_id: int | None) -> Article:
+    """``article`` without its host's boilerplate. With a ``page_id``, the page is counted first,
+    if it never was (a re-check or a re-extraction of a page does not count it again)."""
     if not host:
         return article
     blocks = page_blocks(article.text, article.container_lines)
-    if learn:
-        learn_site_blocks(db, host, [(b.hash, b.sample) for b in blocks], now, WINDOW)
+    learned = page_id is not None and learn_site_blocks(db, host, page_id, [(b.hash, b.sample) for b in blocks],
+                                                        now, WINDOW)
     host_pages, found = site_block_stats(db, host, [b.hash for b in blocks])
     stats = {h: BlockStats(n, dropped) for h, (n, dropped) in found.items()}
-    if learn:
+    if learned:
         _record_decisions(db, host, stats, host_pages)
     stripped = strip_boilerplate(article.text, article.container_lines, stats, host_pages)
     if not stripped.dropped:

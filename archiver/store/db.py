@@ -484,13 +484,16 @@ def m009_body_references(db: sqlite_utils.Database) -> None:
 def m010_site_boilerplate(db: sqlite_utils.Database) -> None:
     """The per-host boilerplate model (archiver.content.boilerplate): ``site_blocks``, the lines a
     host repeats across its pages, how often and whether they are dropped; ``site_hosts``, how many
-    recent pages of each host were learned from."""
+    recent pages of each host were learned from; ``site_pages``, the pages counted."""
     db.table("site_blocks").create({
         "host": str, "block_hash": str, "sample": str, "pages_seen": int, "first_seen_at": str,
         "last_seen_at": str, "dropped": int, "reason": str,
     }, pk=("host", "block_hash"), not_null={"host", "block_hash"}, defaults={"pages_seen": 0, "dropped": 0})
     db.table("site_hosts").create({"host": str, "pages_learned": int, "updated_at": str}, pk="host",
                                   defaults={"pages_learned": 0})
+    # which pages were counted, so that no page counts twice (a re-check, a re-extraction)
+    db.table("site_pages").create({"page_id": int, "host": str, "learned_at": str}, pk="page_id",
+                                  foreign_keys=[("page_id", "pages", "id")])
 
 
 def site_block_stats(db: sqlite_utils.Database, host: str,
@@ -506,11 +509,14 @@ def site_block_stats(db: sqlite_utils.Database, host: str,
     return (row[0] if row else 0), found
 
 
-def learn_site_blocks(db: sqlite_utils.Database, host: str, blocks: Sequence[tuple[str, str]],
-                      now: str, window: int) -> int:
-    """Count one more page of ``host`` and each of its (hash, sample) blocks; past ``2 * window``
-    pages, halve the host's counts (old pages fade) and forget blocks that fall to zero.
-    Returns the host's recent page count. Caller holds the transaction."""
+def learn_site_blocks(db: sqlite_utils.Database, host: str, page_id: int, blocks: Sequence[tuple[str, str]],
+                      now: str, window: int) -> bool:
+    """Count page ``page_id`` of ``host`` and each of its (hash, sample) blocks, unless the page
+    was counted before (then False); past ``2 * window`` pages, halve the host's counts (old pages
+    fade) and forget blocks that fall to zero. Caller holds the transaction."""
+    if db.execute("INSERT OR IGNORE INTO site_pages (page_id, host, learned_at) VALUES (?, ?, ?)",
+                  [page_id, host, now]).rowcount == 0:
+        return False
     db.execute("INSERT INTO site_hosts (host, pages_learned, updated_at) VALUES (?, 1, ?) "
                "ON CONFLICT(host) DO UPDATE SET pages_learned = pages_learned + 1, updated_at = ?",
                [host, now, now])
@@ -524,8 +530,7 @@ def learn_site_blocks(db: sqlite_utils.Database, host: str, blocks: Sequence[tup
         db.execute("UPDATE site_blocks SET pages_seen = pages_seen / 2 WHERE host = ?", [host])
         db.execute("DELETE FROM site_blocks WHERE host = ? AND pages_seen = 0", [host])
         db.execute("UPDATE site_hosts SET pages_learned = pages_learned / 2 WHERE host = ?", [host])
-        pages //= 2
-    return int(pages)
+    return True
 
 
 def mark_site_blocks(db: sqlite_utils.Database, host: str, decisions: Mapping[str, str | None]) -> None:
