@@ -66,6 +66,10 @@ class Candidates:
         if value:
             self.values.setdefault(name, []).append((source, value))
 
+    def has(self, name: str, sources: tuple[str, ...]) -> bool:
+        """Whether one of these sources gave a value for the field."""
+        return any(source in sources for source, _ in self.values.get(name, ()))
+
     def first(self, name: str) -> tuple[str, str] | None:
         found = self.values.get(name)
         return found[0] if found else None
@@ -249,41 +253,63 @@ def read_title_element(tree: HtmlElement, into: Candidates) -> None:
 _BYLINE_WORDS = ("by", "von", "par", "door", "por", "autor", "autorin", "author", "written by")
 _BYLINE_LABEL = re.compile(rf"^(?:{'|'.join(_BYLINE_WORDS)})\s*:?$", re.IGNORECASE)
 _BYLINE = re.compile(rf"^(?:{'|'.join(_BYLINE_WORDS)})\s*:?\s+(.+)$", re.IGNORECASE)
+_BYLINE_START = re.compile(rf"\s*(?:{'|'.join(_BYLINE_WORDS)})\b", re.IGNORECASE)
 _NAME = re.compile(r"^[^\W\d_][\w.'’-]*(?:\s+[\w.'’-]+){1,4}$")
 _PARTICLES = frozenset({"de", "la", "le", "van", "von", "der", "den", "da", "di", "du", "del", "dos", "zu", "v."})
-# Short text nodes that start like a byline, outside captions, navigation and footers: an XPath
-# does the scan, so a page costs one pass in C rather than a Python loop over all its text.
-_BYLINE_TEST = (
-    "[string-length(normalize-space()) < 60]"
-    "[" + " or ".join(f"starts-with(translate(normalize-space(), 'ABDEIOPRTUNVWY', 'abdeioprtunvwy'), '{w}')"
-                      for w in ("by", "von", "par", "door", "por", "autor", "author", "written by")) + "]"
-    "[not(ancestor::figcaption or ancestor::figure or ancestor::nav or ancestor::footer"
-    " or ancestor::script or ancestor::style or ancestor::title)]")
-_BYLINE_NODES = XPath("//body//text()" + _BYLINE_TEST)
-_BYLINE_NODES_IN = XPath(".//text()" + _BYLINE_TEST)
-# From the element a text node belongs to: that node and the next non-blank one.
-_TAIL_AND_NEXT = XPath("following::text()[normalize-space()][position() <= 2]")
-_TEXT_AND_NEXT = XPath("(.//text() | following::text())[normalize-space()][position() <= 2]")
+_NOT_BYLINE_PARENTS = frozenset({"figcaption", "figure", "nav", "footer", "script", "style", "title"})
+_MAX_ELEMENTS = 20_000
 
 
 def read_byline(tree: HtmlElement, into: Candidates, container: HtmlElement | None = None) -> None:
     """Add a visible byline ("By Jane Doe", "Von Jane Doe", "Autor: Jane Doe") to ``into``: the
-    first in the article's ``container``, else the first in the page."""
-    nodes = (_BYLINE_NODES_IN(container) if container is not None else []) or _BYLINE_NODES(tree)
-    for node in islice(nodes, 50):
-        text = " ".join(str(node).split())
-        match = _BYLINE.match(text)
-        if match is not None:
-            name = match.group(1)
-        elif _BYLINE_LABEL.match(text):
-            pair = (_TAIL_AND_NEXT if node.is_tail else _TEXT_AND_NEXT)(node.getparent())
-            name = " ".join(str(pair[1]).split()) if len(pair) == 2 else None
-        else:
+    first in the article's ``container`` if it has one, else the first in the page."""
+    for scope in (container, next(tree.iter("body"), None)):
+        if scope is None:
             continue
-        name = clean_author(name.split("/")[0]) if name else None
-        if name and _looks_like_a_name(name):
-            into.add("author", "html", name)
-            return
+        for text, following in _byline_texts(scope):
+            name = _byline_name(text, following)
+            if name:
+                into.add("author", "html", name)
+                return
+
+
+def _byline_texts(scope: HtmlElement) -> Iterator[tuple[str, Any]]:
+    """(short text that starts like a byline, a function giving the text after it) in ``scope``,
+    outside captions, navigation and footers."""
+    for element in islice(scope.iter(), _MAX_ELEMENTS):
+        for text, is_tail in ((element.text, False), (element.tail, True)):
+            if text and len(text) < 80 and _BYLINE_START.match(text):
+                holder = element.getparent() if is_tail else element
+                if holder is not None and not _in_excluded(holder):
+                    yield " ".join(text.split()), lambda e=element, t=is_tail: _text_after(e, t)
+
+
+def _in_excluded(element: HtmlElement) -> bool:
+    return any(e.tag in _NOT_BYLINE_PARENTS for e in (element, *element.iterancestors()))
+
+
+def _text_after(element: HtmlElement, is_tail: bool) -> str | None:
+    """The first non-blank text after an element's text (or after its tail)."""
+    pair = (_TAIL_AND_NEXT if is_tail else _TEXT_AND_NEXT)(element)
+    return " ".join(str(pair[1]).split()) if len(pair) == 2 else None
+
+
+# From an element: its tail and the next non-blank text; its text and the next non-blank text.
+_TAIL_AND_NEXT = XPath("following::text()[normalize-space()][position() <= 2]")
+_TEXT_AND_NEXT = XPath("(.//text() | following::text())[normalize-space()][position() <= 2]")
+
+
+def _byline_name(text: str, following: Any) -> str | None:
+    """The author's name in a byline text (or, after a bare label, in the text that follows)."""
+    match = _BYLINE.match(text)
+    if match is not None:
+        name = match.group(1)
+    elif _BYLINE_LABEL.match(text):
+        name = following()
+    else:
+        return None
+    name = clean_author(name.split("/")[0]) if name else None
+    return name if name and _looks_like_a_name(name) else None
 
 
 def _looks_like_a_name(text: str) -> bool:
