@@ -148,6 +148,7 @@ def extract_article(
         raise ExtractionError("no_content", "unparsable HTML")
     document = _run_trafilatura(tree, url)
     container = main_container(tree)
+    document = _whole_body(tree, container, url, document)
     candidates = page_candidates(tree, container)
     guesses = trafilatura_guesses(tree, url, need_author=not candidates.has("author", _STRONG),
                                   need_title=not candidates.has("title", _STRONG))
@@ -159,6 +160,37 @@ def extract_article(
     text = "\n".join([*_lead_quotes(tree, text), text])
     article = _build_article(guesses, chosen, tree, url, text, charset)
     return replace(article, container_lines=container_lines(container, text))
+
+
+def _whole_body(tree: HtmlElement, container: HtmlElement | None, url: str, document: Any) -> Any:
+    """trafilatura's Document once more, when what it found is under half the text of the page's
+    article container and that container splits the body into sibling parts of one class (ads
+    or pull quotes between them): the parts joined into the first, which trafilatura takes whole.
+    trafilatura keeps only the first part of such a body."""
+    if container is None or len(document.text or "") * 2 >= len(_squash(container.text_content())):
+        return document
+    if not _join_split_parts(container):
+        return document
+    again = _run_trafilatura(tree, url)
+    return again if len(again.text or "") > len(document.text or "") else document
+
+
+def _join_split_parts(container: HtmlElement) -> bool:
+    """Move the children of later siblings that share a class and hold paragraphs into the first
+    of them; whether any were joined."""
+    joined = False
+    for parent in list(container.iter()):
+        parts: dict[str, list[HtmlElement]] = {}
+        for child in parent:
+            kind = child.get("class")
+            if kind and isinstance(child.tag, str) and next(child.iter("p"), None) is not None:
+                parts.setdefault(kind, []).append(child)
+        for first, *rest in (group for group in parts.values() if len(group) > 1):
+            for part in rest:
+                first.extend(list(part))
+                part.getparent().remove(part)
+            joined = True
+    return joined
 
 
 def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
