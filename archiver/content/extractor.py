@@ -148,8 +148,9 @@ def extract_article(
         raise ExtractionError("no_content", "unparsable HTML")
     document = _run_trafilatura(tree, url)
     container = main_container(tree)
-    document = _whole_body(tree, container, url, document)
-    candidates = page_candidates(tree, container)
+    document, container = _whole_body(tree, container, url, document)
+    element = container[0] if container else None
+    candidates = page_candidates(tree, element)
     guesses = trafilatura_guesses(tree, url, need_author=not candidates.has("author", _STRONG),
                                   need_title=not candidates.has("title", _STRONG))
     chosen = page_metadata(candidates, guesses, tree, url)
@@ -159,20 +160,22 @@ def extract_article(
         raise ExtractionError("no_content", "no article text found")
     text = "\n".join([*_lead_quotes(tree, text), text])
     article = _build_article(guesses, chosen, tree, url, text, charset)
-    return replace(article, container_lines=container_lines(container, text))
+    return replace(article, container_lines=container_lines(container[1] if container else None, text))
 
 
-def _whole_body(tree: HtmlElement, container: HtmlElement | None, url: str, document: Any) -> Any:
+def _whole_body(tree: HtmlElement, container: tuple[HtmlElement, str] | None, url: str,
+                document: Any) -> tuple[Any, tuple[HtmlElement, str] | None]:
     """trafilatura's Document once more, when what it found is under half the text of the page's
     article container and that container splits the body into sibling parts of one class (ads
     or pull quotes between them): the parts joined into the first, which trafilatura takes whole.
     trafilatura keeps only the first part of such a body."""
-    if container is None or len(document.text or "") * 2 >= len(_squash(container.text_content())):
-        return document
-    if not _join_split_parts(container):
-        return document
+    if container is None or len(document.text or "") * 2 >= len(container[1]):
+        return document, container
+    if not _join_split_parts(container[0]):
+        return document, container
     again = _run_trafilatura(tree, url)
-    return again if len(again.text or "") > len(document.text or "") else document
+    container = (container[0], _squash(container[0].text_content()))  # the parts are in a new order
+    return (again if len(again.text or "") > len(document.text or "") else document), container
 
 
 def _join_split_parts(container: HtmlElement) -> bool:
@@ -651,23 +654,23 @@ def _quotes_before(article: HtmlElement, start: HtmlElement) -> list[str]:
     return quotes
 
 
-def main_container(tree: HtmlElement) -> HtmlElement | None:
-    """The page's main article container: the longest itemprop=articleBody element, else the
-    longest <article>, or None."""
-    candidates = _ARTICLE_BODY(tree) or list(tree.iter("article"))
+def main_container(tree: HtmlElement) -> tuple[HtmlElement, str] | None:
+    """The page's main article container and its text (whitespace squashed): the longest
+    itemprop=articleBody element, else the longest <article>, or None."""
+    candidates = [(c, c.text_content()) for c in _ARTICLE_BODY(tree) or tree.iter("article")]
     if not candidates:
         return None
-    return max(candidates, key=lambda c: len(c.text_content()))
+    element, text = max(candidates, key=lambda pair: len(pair[1]))
+    return element, _squash(text)
 
 
 _ARTICLE_BODY = XPath('//*[@itemprop="articleBody"]')
 
 
-def container_lines(container: HtmlElement | None, text: str) -> tuple[int, ...] | None:
-    """Indexes of the lines of ``text`` that are inside ``container`` (None when there is none)."""
-    if container is None:
+def container_lines(inside: str | None, text: str) -> tuple[int, ...] | None:
+    """Indexes of the lines of ``text`` found in the container's text ``inside`` (None: no container)."""
+    if inside is None:
         return None
-    inside = _squash(container.text_content())
     return tuple(i for i, line in enumerate(text.split("\n")) if _squash(line) in inside)
 
 
