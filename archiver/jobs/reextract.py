@@ -151,9 +151,12 @@ def _finished(db: Any, pool: WorkerPool, running: dict[Future[Any], Target],
 def save_reextraction(db: Any, target: Target, article: Article, dry_run: bool = False) -> Reextracted:
     """Append ``article`` as the page's new version if its fingerprint differs from the
     snapshot it replaces (in one transaction; nothing when ``dry_run``)."""
-    with transaction(db):  # pages archived before the model existed are learned from here
-        article = apply_site_model(db, host_of(target.page_url), article, utcnow(),
-                                   None if dry_run else target.page_id)
+    host = host_of(target.page_url)
+    if dry_run:
+        article = apply_site_model(db, host, article, utcnow(), None)
+    else:
+        with transaction(db):  # pages archived before the model existed are learned from here
+            article = apply_site_model(db, host, article, utcnow(), target.page_id)
     fingerprint = content_fingerprint(article.title, article.text)
     if fingerprint == target.content_sha256:
         return Reextracted(target.page_url, "same", target.snapshot_id)
