@@ -7,8 +7,12 @@ fetched ourselves: never ``fetch_url`` or anything else that opens a URL.
         1. cap the body at ``max_bytes`` (truncate, then extract what is there)
         2. refuse what is not HTML (``is_html``: the media type, then the bytes)
         3. decode (``decode_html``: header charset, then <meta>, then BOM, then a fallback)
-        4. trafilatura: main text and metadata; canonical URL and language read from the tree
-        5. strip NUL and control characters from every field
+        4. trafilatura: the main text, without its fallback extractors; a body split into
+           sibling parts is joined and extracted again (``_whole_body``)
+        5. metadata: the page's JSON-LD, OpenGraph, other <meta>, <title> and byline
+           (archiver.content.metadata), then trafilatura's guesses; canonical URL and language
+           read from the tree; the lines inside the article container noted (site boilerplate)
+        6. strip NUL and control characters from every field
 
 Failures raise ``ExtractionError`` with a short ``reason``:
 

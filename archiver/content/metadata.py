@@ -8,12 +8,16 @@ Sources, best first (``SOURCES``):
                  dateModified; the publisher's or WebSite's name as the site name
     og           OpenGraph and ``article:*`` <meta>: og:title, og:site_name, article:author,
                  article:published_time, article:modified_time
-    meta         <meta name="author">, and the "Written by" label and value pair
-                 (twitter:label1 / twitter:data1) that WordPress SEO plugins write; below a
-                 visible byline, as the first is often the site's name
     feed         the feed entry that led to the page (merged later, where the entry is known)
     html         the <title> element (trafilatura prefers a lone <h1>, often a section's name)
+                 and a visible byline ("By Jane Doe", "Von Jane Doe", "Autor: Jane Doe")
+    meta         Dublin Core's creator, <meta name="author"> and the "Written by" label and
+                 value pair (twitter:label1 / twitter:data1) that WordPress SEO plugins write;
+                 below a visible byline, as <meta name="author"> is often the site's name
     trafilatura  trafilatura's own guesses
+
+The publication date ranks trafilatura's first (see ``_ORDER``). ``choose`` picks and cleans each
+field; ``with_feed`` adds the feed entry's values; ``metadata_sources`` is what a snapshot records.
 
 JSON-LD is hostile input like the rest of the page: scripts, their size, their nesting and the
 number of objects looked at are bounded, and nothing here raises on any input.
@@ -27,8 +31,8 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterator
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from lxml.etree import XPath
@@ -69,10 +73,6 @@ class Candidates:
     def has(self, name: str, sources: tuple[str, ...]) -> bool:
         """Whether one of these sources gave a value for the field."""
         return any(source in sources for source, _ in self.values.get(name, ()))
-
-    def first(self, name: str) -> tuple[str, str] | None:
-        found = self.values.get(name)
-        return found[0] if found else None
 
 
 # --------------------------------------------------------------------------- JSON-LD
