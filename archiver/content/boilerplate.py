@@ -92,6 +92,8 @@ def strip_boilerplate(text: str, container_lines: tuple[int, ...] | None,
     A text that would lose every line is left whole: the page is then all template (or the
     model is wrong about it), and an empty snapshot helps no one.
     """
+    if not any(is_boilerplate(found, host_pages) for found in stats.values()):
+        return Stripped(text, ())
     protected = set(container_lines or ())
     kept, dropped = [], []
     for index, line in enumerate(text.split("\n")):
