@@ -19,11 +19,13 @@ sys.path.insert(0, str(REPO / "bench"))
 from corpus_quality import (CorpusPage, author_match, date_accuracy, field_accuracy, load_pages,  # noqa: E402
                             score_text, title_match)
 
-THRESHOLDS = {"scrapinghub-aeb": 0.92, "mozilla-readability": 0.78}
+# Issue 15's floors: scrapinghub-aeb 0.96 (0.961 measured), readability at or above 0.80.
+THRESHOLDS = {"scrapinghub-aeb": 0.955, "mozilla-readability": 0.80}
 DATE_THRESHOLD = 0.85
 # Exact title and author, over every page whose ground truth has one (bench/quality.py measures
-# 0.823 and 0.702 with the pages at their own hosts; here every page is on 127.0.0.1).
-FIELD_THRESHOLDS = {"title": 0.78, "author": 0.66}
+# 0.823 and 0.702 with the pages at their own hosts; here every page is on 127.0.0.1, where 0.819
+# and 0.691 are measured).
+FIELD_THRESHOLDS = {"title": 0.80, "author": 0.68}
 
 
 def serve_corpus(site: Site, pages: list[CorpusPage]) -> dict[str, CorpusPage]:
