@@ -5,6 +5,7 @@ and the end-to-end tests can both use them:
 
 - ``load_manifest()`` reads ``manifest.jsonl``; ``load_page()`` turns one row into a ``CorpusPage``
   (raw bytes, URL to extract with, ground truth);
+- ``title_match()`` / ``author_match()`` compare metadata after light normalisation;
 - ``shingle_f1()`` is the 4-gram token-shingle score of the scrapinghub benchmark, per document;
 - ``score_text()`` averages it over documents; ``date_match()`` / ``snippet_scores()`` score the
   trafilatura-eval metadata and ``with``/``without`` snippets.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -207,6 +209,41 @@ def date_match(truth: str | None, pred: str | None) -> bool:
 def date_accuracy(pairs: Iterable[tuple[str | None, str | None]]) -> float:
     """Share of exact date matches over (truth, prediction) pairs that have a true date."""
     judged = [date_match(truth, pred) for truth, pred in pairs if truth]
+    return sum(judged) / len(judged) if judged else 0.0
+
+
+def _field_key(value: str) -> str:
+    """A metadata value as compared: NFKC, case and runs of whitespace ignored, a leading "By "
+    and surrounding punctuation dropped (Readability's bylines keep both)."""
+    text = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+    return _BY_PREFIX.sub("", text).strip(" .,;:|-\u2013\u2014")
+
+
+_BY_PREFIX = re.compile(r"^(?:by|von|par|door|di)\s+")
+_NAME_SEPARATORS = re.compile(r"\s*(?:;|,|&|\band\b|\bund\b)\s*")
+
+
+def title_match(truth: str | None, pred: str | None) -> bool:
+    """Whether the predicted title equals the true one (see ``_field_key`` for what is ignored)."""
+    if not truth or not pred:
+        return False
+    return _field_key(truth) == _field_key(pred)
+
+
+def author_match(truth: str | None, pred: str | None) -> bool:
+    """Whether the predicted author(s) are the true ones: the same set of names, in any order."""
+    if not truth or not pred:
+        return False
+
+    def names(value: str) -> set[str]:
+        return {n for n in (_field_key(p) for p in _NAME_SEPARATORS.split(_field_key(value))) if n}
+
+    return names(truth) == names(pred)
+
+
+def field_accuracy(pairs: Iterable[tuple[str | None, str | None]], match: Any) -> float:
+    """Share of ``match(truth, pred)`` over (truth, prediction) pairs that have a truth."""
+    judged = [match(truth, pred) for truth, pred in pairs if truth]
     return sum(judged) / len(judged) if judged else 0.0
 
 

@@ -6,7 +6,8 @@ does the same):
 
     cd /work/main && .venv/bin/python bench/fetch_throughput.py
 
-Options: ``--pages 150`` (the first N scrapinghub-aeb pages of the corpus), ``--hosts 20``,
+Options: ``--pages 150`` (the first N scrapinghub-aeb pages of the corpus; past 156, the same
+pages again at other URLs), ``--hosts 20``,
 ``--latency 0.05`` (seconds before every response), ``--gzip`` (send the stored .gz bytes with
 ``Content-Encoding: gzip`` instead of decompressed HTML), ``--variant SPEC`` (repeatable; the
 settings of one measured run, e.g. ``default`` or ``per_host_delay=0,workers=2``; a lowercase
@@ -39,7 +40,8 @@ What it does, all in one run:
    every run is compared with the baseline of its own round: this machine's speed drifts by
    more than most changes gain, within seconds.
 3. Prints pages/s end to end (process start to exit) and steady (first to last output line),
-   the ratio to the baseline (target >= 1.5), the process tree's peak memory (target < 300 MB),
+   the ratio to the baseline (the first issue's target >= 1.5) and to the machine's ceiling,
+   both with start-up and once started (issue 15's target >= 120%), the process tree's peak memory (target < 300 MB),
    CPU split between the main process and the worker processes, how busy the rest of the machine
    was, and what the database holds afterwards (every URL should have a snapshot).
 
@@ -74,7 +76,8 @@ from loopback_servers import LoopbackSites, Resource, in_loopback_namespace, rer
 
 SOURCE = "scrapinghub-aeb"
 RSS_TARGET_MB = 300
-RATIO_TARGET = 1.5
+RATIO_TARGET = 1.5  # the first issue's target, against one process
+CEILING_TARGET = 1.2  # issue 15's: against plain extraction in one process per core
 SHOWN_SETTINGS = ("per_host_delay", "per_host_connections", "max_connections", "obey_robots",
                   "workers", "extract_timeout", "deadline")
 
@@ -88,11 +91,16 @@ class Page:
 
 
 def load_pages(count: int) -> list[Page]:
+    """The first ``count`` pages of the source; past its 156, the same pages again under other
+    ids (so at other URLs: each is a page of its own to the archive)."""
+    rows = corpus_quality.load_manifest(sources=[SOURCE])
     pages = []
-    for row in corpus_quality.load_manifest(sources=[SOURCE])[:count]:
+    for n in range(count):
+        row, copy = rows[n % len(rows)], n // len(rows)
         raw = (corpus_quality.CORPUS / row["html"]).read_bytes()
         html = gzip.decompress(raw) if row["html_gzip"] else raw
-        pages.append(Page(row["id"], row["url"], html, raw if row["html_gzip"] else gzip.compress(html)))
+        page_id = row["id"] if copy == 0 else f"{row['id']}-{copy + 1}"
+        pages.append(Page(page_id, row["url"], html, raw if row["html_gzip"] else gzip.compress(html)))
     return pages
 
 
@@ -382,11 +390,15 @@ def summarize(args: argparse.Namespace, pages: list[Page], rounds: list[Round]) 
         ratios = [run.rate(count) / rates.baseline for rates, run in runs]
         steady = [s[1] / rates.baseline for rates, run in runs if (s := run.steady_rate())]
         of_ceiling = [run.rate(count) / rates.ceiling for rates, run in runs]
+        steady_of_ceiling = [s[1] / rates.ceiling for rates, run in runs if (s := run.steady_rate())]
         usage = [run.usage for _, run in runs]
         archived = min(run.counts["pages with a snapshot"] for _, run in runs)
         print(f"   archiver fetch [{variant}]: {_spread([run.rate(count) for _, run in runs], ' pages/s')}\n"
               f"      ratio to the baseline {_spread(ratios)} (target >= {RATIO_TARGET}x), steady "
-              f"{_spread(steady)}; {_spread([x * 100 for x in of_ceiling], '%')} of the machine's ceiling\n"
+              f"{_spread(steady)}\n"
+              f"      of the machine's ceiling (target >= {CEILING_TARGET:.0%}): "
+              f"{_spread([x * 100 for x in of_ceiling], '%')} with start-up, "
+              f"{_spread([x * 100 for x in steady_of_ceiling], '%')} once started\n"
               f"      peak RSS sum {max(u.peak_rss_sum_mb for u in usage):.0f} MB, PSS sum "
               f"{max(u.peak_pss_sum_mb for u in usage):.0f} MB (target < {RSS_TARGET_MB} MB); "
               f"{archived}/{count} archived in every run; main process CPU "

@@ -38,6 +38,8 @@ class Prediction:
     date: str | None
     seconds: float
     failure: str | None = None
+    title: str | None = None
+    author: str | None = None
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Tally:
 
     texts: list[cq.PRF] = field(default_factory=list)
     dates: list[tuple[str | None, str | None]] = field(default_factory=list)
+    titles: list[tuple[str | None, str | None]] = field(default_factory=list)
+    authors: list[tuple[str | None, str | None]] = field(default_factory=list)
     found: list[float] = field(default_factory=list)
     absent: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -55,15 +59,16 @@ class Tally:
 
 
 def predict_baseline(page: cq.CorpusPage) -> Prediction:
-    """Plain trafilatura on the raw bytes: extract() for the text, bare_extraction() for the date."""
+    """Plain trafilatura on the raw bytes: extract() for the text (timed), bare_extraction() for
+    the date, title and author."""
     start = time.perf_counter()
     text = trafilatura.extract(page.html, url=page.url)
     seconds = time.perf_counter() - start
-    date = None
-    if page.date:
+    document = None
+    if page.date or page.title or page.author:
         document = trafilatura.bare_extraction(page.html, url=page.url, with_metadata=True)
-        date = getattr(document, "date", None)
-    return Prediction(text, date, seconds, None if text else "no_content")
+    return Prediction(text, getattr(document, "date", None), seconds, None if text else "no_content",
+                      getattr(document, "title", None), getattr(document, "author", None))
 
 
 def predict_ours(page: cq.CorpusPage) -> Prediction:
@@ -74,7 +79,8 @@ def predict_ours(page: cq.CorpusPage) -> Prediction:
         article = extract_article(page.html, page.url, content_type)
     except ExtractionError as err:
         return Prediction(None, None, time.perf_counter() - start, err.reason)
-    return Prediction(article.text, article.published, time.perf_counter() - start)
+    return Prediction(article.text, article.published, time.perf_counter() - start, None,
+                      article.title, article.author)
 
 
 def record(tally: Tally, page: cq.CorpusPage, prediction: Prediction) -> None:
@@ -90,6 +96,10 @@ def record(tally: Tally, page: cq.CorpusPage, prediction: Prediction) -> None:
         tally.dates.append((page.date, prediction.date))
         if not page.truth_text:
             tally.per_page.append((float(cq.date_match(page.date, prediction.date)), page.id))
+    if page.title:
+        tally.titles.append((page.title, prediction.title))
+    if page.author:
+        tally.authors.append((page.author, prediction.author))
     found, absent = cq.snippet_scores(page, prediction.text)
     if found is not None:
         tally.found.append(found)
@@ -105,6 +115,10 @@ def summary(name: str, tally: Tally) -> str:
         parts.append(f"F1 {prf.f1:.3f} (P {prf.precision:.3f} R {prf.recall:.3f})")
     if tally.dates:
         parts.append(f"date {cq.date_accuracy(tally.dates):.3f} (n={len(tally.dates)})")
+    if tally.titles:
+        parts.append(f"title {cq.field_accuracy(tally.titles, cq.title_match):.3f} (n={len(tally.titles)})")
+    if tally.authors:
+        parts.append(f"author {cq.field_accuracy(tally.authors, cq.author_match):.3f} (n={len(tally.authors)})")
     if tally.found:
         parts.append(f"with {_mean(tally.found):.3f} without {_mean(tally.absent):.3f}")
     parts.append(f"failed {tally.failures}/{tally.pages}")
@@ -126,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)  # trafilatura logs every discarded page
     pages = cq.load_pages(args.corpus, args.source or cq.SOURCES, args.sample)
+    totals = {"baseline": Tally(), "archiver": Tally()}
     for source in args.source or cq.SOURCES:
         baseline, ours = Tally(), Tally()
         for page in (p for p in pages if p.source == source):
@@ -136,7 +151,22 @@ def main(argv: list[str] | None = None) -> int:
         print(summary("archiver", ours))
         for score, page_id in sorted(ours.per_page)[: args.worst]:
             print(f"    {score:.3f}  {page_id}")
+        for name, tally in (("baseline", baseline), ("archiver", ours)):
+            _add_metadata(totals[name], tally)
+    print(f"metadata, every page that has it ({totals['archiver'].pages} pages)")
+    for name, tally in totals.items():
+        print(summary(name, tally))
     return 0
+
+
+def _add_metadata(total: Tally, tally: Tally) -> None:
+    """Pool one source's metadata pairs, time and counts into ``total`` (text scores stay per source)."""
+    total.dates += tally.dates
+    total.titles += tally.titles
+    total.authors += tally.authors
+    total.pages += tally.pages
+    total.failures += tally.failures
+    total.seconds += tally.seconds
 
 
 if __name__ == "__main__":

@@ -385,3 +385,18 @@ def test_extraction_never_uses_trafilaturas_downloader(monkeypatch: pytest.Monke
         monkeypatch.setattr(f"trafilatura.downloads.{name}", refuse, raising=False)
     article = extract_article((MOSCOW / "article.html").read_bytes(), KIM_SERVED, "text/html")
     assert article.author == "Richard Ensor"
+
+
+def test_a_body_split_into_sibling_parts_is_extracted_whole() -> None:
+    """trafilatura keeps the first of several same-class body parts (ads between them); the
+    extractor joins them when it found under half of the article's text."""
+    def paragraph(part: int, n: int) -> str:
+        return (f"<p>Part {part}, paragraph {n}: the committee heard evidence about the harbour, the "
+                f"ferries, the fares and the winter timetable for hours.</p>")
+
+    parts = "".join(f'<div class="grid body article__body">{"".join(paragraph(k, n) for n in range(4))}</div>'
+                    '<div class="ad"><p>Advertisement</p></div>' for k in range(3))
+    html = f"<html><head><title>Ferries</title></head><body><article><h1>Ferries</h1>{parts}</article></body></html>"
+    text = extract_article(html.encode(), "https://example.org/ferries", "text/html; charset=utf-8").text
+    assert [line.split(":")[0] for line in text.split("\n")] == [
+        f"Part {k}, paragraph {n}" for k in range(3) for n in range(4)]

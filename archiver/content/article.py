@@ -24,6 +24,14 @@ class Article:
     text: str  # the article's paragraphs, one per line
     charset: str  # the charset the body was decoded with
     extractor: str  # name and version, e.g. "trafilatura 2.3.1"
+    modified: str | None = None  # ISO 8601 date the page says it was last changed
+    # (field, source) for each metadata field: "jsonld", "og" or "trafilatura" (archiver.content.metadata)
+    sources: tuple[tuple[str, str], ...] = ()
+    # (field, source, value) where a structured source said something else than the value kept
+    alternatives: tuple[tuple[str, str, str], ...] = ()
+    # indexes of the lines of ``text`` found inside the page's main article container (<article>,
+    # itemprop=articleBody): never dropped as site boilerplate; None when the page has no container
+    container_lines: tuple[int, ...] | None = None
 
 
 class ExtractionError(Exception):

@@ -12,8 +12,10 @@ from typing import Any
 from archiver.content.article import Article, ExtractionError, extract_in_worker
 from archiver.content.changes import REMOVED_STATUSES, Check, Version
 from archiver.jobs.changes import record_change, state_before, version_of
+from archiver.content.metadata import Chosen, metadata_sources, with_feed
 from archiver.net.fetcher import FetchResult
 from archiver.jobs.schedule import backoff_delay, page_next_check
+from archiver.jobs.site_model import apply_site_model
 from archiver.store.db import (add_aliases, body_reference, ensure_page, find_page_id, get_row,
                                insert_snapshot, iso, latest_snapshot, parse_iso, save_body,
                                save_capture, transaction, update_row)
@@ -191,6 +193,7 @@ class PageJob:
                        latest: dict[str, Any] | None, now: str) -> tuple[PageOutcome, Version | None]:
         """Save the article as the page's next version unless it is its latest; the outcome,
         and the new version as the change classifier reads it."""
+        article = apply_site_model(db, self.host, article, now, page_id)
         fingerprint = content_fingerprint(article.title, article.text)
         if latest is not None and latest["content_sha256"] == fingerprint:
             return PageOutcome(self.url, "unchanged", None, page_id, latest["id"], latest["title"],
@@ -240,24 +243,26 @@ def _canonical_or_none(url: str | None) -> str | None:
         return None
 
 
-def first_entry(db: Any, page_id: int) -> tuple[int, str | None, str | None] | None:
-    """(id, author, published) of the first feed entry that led to the page, if any."""
-    return db.execute("SELECT id, author, published FROM entries WHERE page_id = ? ORDER BY id LIMIT 1",
+def first_entry(db: Any, page_id: int) -> tuple[int, str | None, str | None, str | None] | None:
+    """(id, author, published, title) of the first feed entry that led to the page, if any."""
+    return db.execute("SELECT id, author, published, title FROM entries WHERE page_id = ? ORDER BY id LIMIT 1",
                       [page_id]).fetchone()
 
 
 def snapshot_row(capture_id: int, captured_at: str, article: Article, fingerprint: str,
-                 entry: tuple[int, str | None, str | None] | None) -> dict[str, Any]:
-    """A snapshot's columns; where the page gives no author or date, the feed entry's are
-    used, and ``metadata_sources`` records which came from where."""
+                 entry: tuple[Any, ...] | None) -> dict[str, Any]:
+    """A snapshot's columns. The feed entry's title, author and date rank below the page's
+    structured data and above the extractor's guesses (archiver.content.metadata.with_feed);
+    ``metadata_sources`` records where each came from and what other sources said."""
     fields = asdict(article)
-    sources = {"author": "page" if article.author else None,
-               "published": "page" if article.published else None}
+    values = {k: fields[k] for k in ("title", "author", "published", "modified") if fields[k]}
+    chosen = Chosen(values, {**dict.fromkeys(values, "page"), **dict(article.sources)}, {})
+    for name, source, value in article.alternatives:
+        chosen.alternatives.setdefault(name, {})[source] = value
     if entry is not None:
-        for name, value in (("author", entry[1]), ("published", entry[2])):
-            if not fields[name] and value:
-                fields[name] = value
-                sources[name] = "feed"
+        chosen = with_feed(chosen, {"author": entry[1], "published": entry[2],
+                                    "title": entry[3] if len(entry) > 3 else None})
+    fields.update(chosen.values)
     return {
         "capture_id": capture_id, "entry_id": entry[0] if entry else None,
         "captured_at": captured_at, "content_sha256": fingerprint,
@@ -267,5 +272,5 @@ def snapshot_row(capture_id: int, captured_at: str, article: Article, fingerprin
         "categories": json.dumps(list(fields["categories"])), "tags": json.dumps(list(fields["tags"])),
         "canonical_url": fields["canonical_url"], "text": fields["text"],
         "extractor": fields["extractor"],
-        "metadata_sources": json.dumps({k: v for k, v in sources.items() if v}),
+        "metadata_sources": json.dumps(metadata_sources(chosen)),
     }

@@ -6,6 +6,10 @@ content fingerprint differs, a new version is appended: the same capture and cap
 today's extractor in ``extractor``, and ``reextracted_from`` naming the snapshot it replaces.
 Nothing is rewritten; older versions, whose captures later ones superseded, stay as they are.
 
+Each re-extracted page also goes through its host's boilerplate model (archiver.jobs.site_model),
+which first counts any page it never counted: an archive made before the model existed is learned
+from this way, and a second run applies to every page what the first one learned.
+
 A second run finds each page's latest snapshot to be the first run's result, compares equal and
 writes nothing. Each page is saved in a transaction of its own, so a run killed at any moment
 keeps the pages it finished, and the next run does the rest.
@@ -21,8 +25,10 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from archiver.content.article import Article, ExtractionError, extract_in_worker
 from archiver.jobs.pages import content_fingerprint, first_entry, snapshot_row
+from archiver.jobs.site_model import apply_site_model
 from archiver.jobs.workers import TaskFailed, WorkerPool
-from archiver.store.db import insert_snapshot, latest_snapshot, load_body, transaction
+from archiver.content.urls import host_of
+from archiver.store.db import insert_snapshot, latest_snapshot, load_body, transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +151,12 @@ def _finished(db: Any, pool: WorkerPool, running: dict[Future[Any], Target],
 def save_reextraction(db: Any, target: Target, article: Article, dry_run: bool = False) -> Reextracted:
     """Append ``article`` as the page's new version if its fingerprint differs from the
     snapshot it replaces (in one transaction; nothing when ``dry_run``)."""
+    host = host_of(target.page_url)
+    if dry_run:
+        article = apply_site_model(db, host, article, utcnow(), None)
+    else:
+        with transaction(db):  # pages archived before the model existed are learned from here
+            article = apply_site_model(db, host, article, utcnow(), target.page_id)
     fingerprint = content_fingerprint(article.title, article.text)
     if fingerprint == target.content_sha256:
         return Reextracted(target.page_url, "same", target.snapshot_id)

@@ -528,6 +528,22 @@ def m009_body_references(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m010_site_boilerplate(db: sqlite_utils.Database) -> None:
+    """The per-host boilerplate model (archiver.content.boilerplate): ``site_blocks``, the lines a
+    host repeats across its pages, how often and whether they are dropped; ``site_hosts``, how many
+    recent pages of each host were learned from; ``site_pages``, the pages counted."""
+    db.table("site_blocks").create({
+        "host": str, "block_hash": str, "sample": str, "pages_seen": int, "first_seen_at": str,
+        "last_seen_at": str, "dropped": int, "reason": str,
+    }, pk=("host", "block_hash"), not_null={"host", "block_hash"}, defaults={"pages_seen": 0, "dropped": 0})
+    db.table("site_hosts").create({"host": str, "pages_learned": int, "updated_at": str}, pk="host",
+                                  defaults={"pages_learned": 0})
+    # which pages were counted, so that no page counts twice (a re-check, a re-extraction)
+    db.table("site_pages").create({"page_id": int, "host": str, "learned_at": str}, pk="page_id",
+                                  foreign_keys=[("page_id", "pages", "id")])
+
+
+@migrations()
 def m011_cluster_leases(db: sqlite_utils.Database) -> None:
     """Distributed mode (``broker_url``): ``lease_until`` on feeds and pages marks a row handed
     to the workers (not due again until then), and ``cluster_results`` holds the idempotency key

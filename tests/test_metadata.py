@@ -1,0 +1,202 @@
+"""Metadata from every source, best first, cleaned and recorded (archiver.content.metadata and
+its use in the extractor and the snapshot row). Pure tests: pages built here, no server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from archiver.content.extractor import extract_article
+from archiver.content.metadata import (Candidates, choose, clean_author, clean_title, jsonld_objects,
+                                       read_jsonld, with_feed)
+from archiver.jobs.pages import snapshot_row
+
+BODY = "".join(f"<p>Paragraph {n}: the council met on Tuesday and argued at length about trams, budgets, "
+               f"snow clearing and the schedule of the new line through the old town.</p>" for n in range(6))
+URL = "https://news.example.org/2024/05/trams"
+
+
+def page(head: str = "", title: str = "Trams again | Example News", h1: str = "Trams again",
+         byline: str = "") -> bytes:
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>{head}</head>"
+            f"<body><article><h1>{h1}</h1>{byline}{BODY}</article></body></html>").encode()
+
+
+def ld(data: object) -> str:
+    return f'<script type="application/ld+json">{json.dumps(data)}</script>'
+
+
+def og(**values: str) -> str:
+    return "".join(f'<meta property="{k.replace("_", ":", 1)}" content="{v}">' for k, v in values.items())
+
+
+def extract(html: bytes):
+    return extract_article(html, URL, "text/html; charset=utf-8")
+
+
+def test_jsonld_in_graph_with_author_reference_wins_and_is_recorded() -> None:
+    graph = {"@context": "https://schema.org", "@graph": [
+        {"@type": "WebSite", "@id": "#site", "name": "Example News"},
+        {"@type": "Person", "@id": "#jane", "name": "By Jane Doe, Staff Writer"},
+        {"@type": ["NewsArticle"], "headline": "Trams &amp; budgets: the council argues",
+         "author": [{"@id": "#jane"}, {"@type": "Person", "name": "Max Mustermann"}],
+         "datePublished": "2024-05-02T09:30:00+02:00", "dateModified": "2024-05-03T10:00:00Z",
+         "publisher": {"@id": "#site"}}]}
+    article = extract(page(ld(graph) + og(og_title="Something else entirely", article_author="Ann Other")))
+    assert article.title == "Trams & budgets: the council argues"
+    assert article.author == "Jane Doe; Max Mustermann"
+    assert article.modified == "2024-05-03"
+    assert article.sitename == "Example News"
+    sources = dict(article.sources)
+    assert sources["title"] == sources["author"] == "jsonld"
+    assert ("title", "og", "Something else entirely") in article.alternatives
+    assert ("author", "og", "Ann Other") in article.alternatives
+
+
+def test_author_as_string_or_list_of_strings() -> None:
+    for author, expected in (("Jane Doe", "Jane Doe"), (["Jane Doe", "by John Roe"], "Jane Doe; John Roe")):
+        article = extract(page(ld({"@type": "BlogPosting", "headline": "Trams again", "author": author})))
+        assert article.author == expected, author
+
+
+def test_opengraph_when_there_is_no_jsonld() -> None:
+    head = og(og_title="Trams again - Example News", og_site_name="Example News",
+              article_author="By Jane Doe", article_published_time="2024-05-02T23:30:00-05:00")
+    article = extract(page(head, title="Something | Example News"))
+    assert (article.title, article.author, article.published) == ("Trams again", "Jane Doe", "2024-05-02")
+    assert dict(article.sources)["title"] == dict(article.sources)["author"] == "og"
+
+
+def test_profile_url_in_article_author_is_not_a_name() -> None:
+    article = extract(page(og(article_author="https://facebook.com/janedoe")))
+    assert article.author != "https://facebook.com/janedoe"
+
+
+def test_title_element_cleaned_of_known_site_name_and_visible_byline() -> None:
+    article = extract(page(og(og_site_name="Example News"), title="Trams again | Example News",
+                           h1="Section", byline="<p>Von Erika Musterfrau</p>"))
+    assert article.title == "Trams again"
+    assert article.author == "Erika Musterfrau"
+    assert dict(article.sources) == {"title": "html", "author": "html",
+                                     **({"published": "trafilatura"} if article.published else {}),
+                                     "sitename": "og"}
+
+
+def test_title_cleaning() -> None:
+    assert clean_title("Trams again | Example News", ["Example News"]) == "Trams again"
+    assert clean_title("Example News: Trams again", ["example news"]) == "Trams again"
+    assert clean_title("Trams again | AOC media - Analyse", ["AOC media"]) == "Trams again"
+    assert clean_title("Trams again – ehow", ["ehow.com", "ehow"]) == "Trams again"
+    # an unknown site, or a separator that is part of the title: left as it is
+    assert clean_title("Trams again | Example News", []) == "Trams again | Example News"
+    assert clean_title("Left - right - left", ["Example News"]) == "Left - right - left"
+
+
+def test_author_cleaning() -> None:
+    assert clean_author("By Jane Doe") == "Jane Doe"
+    assert clean_author("Written by Jane Doe, Senior Correspondent") == "Jane Doe"
+    assert clean_author("Ben Silverman Games Editor") == "Ben Silverman"
+    assert clean_author("Jane Doe | Staff Writer") == "Jane Doe"
+    assert clean_author("By Nathan Willis March 25, 2015") == "Nathan Willis"
+    assert clean_author("Jane Doe") == "Jane Doe"
+    assert clean_author("https://example.org/jane") is None
+    assert clean_author("   ") is None
+
+
+def test_truncated_headline_gives_way_to_the_full_title() -> None:
+    candidates = Candidates()
+    candidates.add("title", "jsonld", "The council argues about trams, budgets and…")
+    candidates.add("title", "og", "The council argues about trams, budgets and snow")
+    chosen = choose(candidates, "news.example.org")
+    assert (chosen.values["title"], chosen.sources["title"]) == (
+        "The council argues about trams, budgets and snow", "og")
+
+
+def test_feed_ranks_between_structured_data_and_guesses() -> None:
+    candidates = Candidates()
+    candidates.add("title", "html", "Trams again - Example News")
+    candidates.add("author", "jsonld", "Jane Doe")
+    candidates.add("published", "trafilatura", "2024-05-02")
+    chosen = with_feed(choose(candidates, None), {"title": "Trams again", "author": "J. Doe",
+                                                   "published": "2024-05-01T22:00:00+00:00"})
+    assert chosen.sources == {"title": "feed", "author": "jsonld", "published": "trafilatura"}
+    assert chosen.values["title"] == "Trams again" and chosen.values["author"] == "Jane Doe"
+    assert chosen.alternatives["author"] == {"feed": "J. Doe"}
+    assert chosen.alternatives["title"] == {"html": "Trams again - Example News"}
+    assert chosen.alternatives["published"] == {"feed": "2024-05-01T22:00:00+00:00"}
+
+
+def test_snapshot_row_records_sources_feed_and_alternatives() -> None:
+    head = ld({"@type": "NewsArticle", "headline": "Trams again", "dateModified": "2024-05-03"})
+    article = extract(page(head, title="x"))
+    row = snapshot_row(1, "2024-05-04T00:00:00+00:00", article, "f" * 64,
+                       (7, "By Jane Doe", "2024-05-02T08:00:00+00:00", "Trams, again"))
+    sources = json.loads(row["metadata_sources"])
+    assert row["title"] == "Trams again" and sources["title"] == "jsonld"
+    assert sources["alternatives"]["title"] == {"feed": "Trams, again"}
+    assert (row["author"], sources["author"]) == ("Jane Doe", "feed")
+    assert sources["modified"] == {"jsonld": "2024-05-03"}
+    assert row["entry_id"] == 7
+
+
+def test_hostile_jsonld_is_bounded_and_never_raises() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    nested: dict = {"@type": "NewsArticle", "headline": "Too deep"}
+    for _ in range(50):
+        nested = {"x": nested}
+    scripts = [
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": </script>',  # malformed
+        f'<script type="application/ld+json">{deep}</script>',  # deeply nested (and big)
+        ld({"@type": "NewsArticle", "headline": "x" * 300_000}),  # over the size bound: skipped
+        ld(nested),  # beyond the depth bound
+        ld([{"@type": "Thing", "name": str(n)} for n in range(50_000)]),  # too many objects
+        ld({"@type": "NewsArticle", "headline": 42, "author": {"name": ["A", {"x": 1}]},
+            "datePublished": ["not a date"], "publisher": "plain"}),  # odd types
+        ld({"@type": "NewsArticle", "author": [None, 3, {"@id": "#nobody"}]}),
+    ] + [ld({"@type": "Thing"})] * 30
+    started = time.perf_counter()
+    article = extract(page("".join(scripts), title="Trams again"))
+    assert time.perf_counter() - started < 10
+    assert article.title == "42"  # the one usable headline, as text
+    assert article.text
+    tree_objects = jsonld_objects(__import__("lxml.html").html.fromstring(page("".join(scripts))))
+    assert len(tree_objects) <= 2_000
+    assert all(o.get("headline") != "Too deep" for o in tree_objects)
+    candidates = Candidates()
+    read_jsonld([{"@type": "NewsArticle", "headline": None, "author": {"@id": 5}}], candidates)
+    assert candidates.values == {}
+
+
+def test_meta_authors_rank_below_a_visible_byline_and_dublin_core_first() -> None:
+    dc = ('<meta property="dc:creator twitter:site_name" content="Creator Name">'  # RDFa: two properties
+          '<meta name="author" content="Example News">')
+    assert extract(page(dc)).author == "Creator Name"
+    assert dict(extract(page(dc)).sources)["author"] == "meta"
+    yoast = ('<meta name="twitter:label1" content="Verfasst von"><meta name="twitter:data1" content="Erika Muster">'
+             '<meta name="twitter:label2" content="Lesedauer"><meta name="twitter:data2" content="3 Minuten">')
+    assert extract(page(yoast)).author == "Erika Muster"
+    # a byline in the article beats <meta name="author">, and a site name is no author
+    byline = '<meta name="author" content="Jane Doe">'
+    assert extract(page(byline, byline="<p>By John Roe</p>")).author == "John Roe"
+    named = og(og_site_name="Example News") + '<meta name="author" content="Example News">'
+    assert extract(page(named)).author is None
+
+
+def test_byline_label_then_name_in_the_next_element_and_particles() -> None:
+    article = extract(page(byline='<div class="by"><h5>Autor:</h5>Peter Maahn/SP-X</div>'))
+    assert article.author == "Peter Maahn"
+    article = extract(page(byline='<div class="wrote_by">By&nbsp;<a href="/r/j">Jose de la Cruz</a></div>'))
+    assert article.author == "Jose de la Cruz"
+    # prose that happens to start with "by" is no byline; a caption's credit neither
+    article = extract(page(byline="<figure><figcaption>By Photo Agency</figcaption></figure>"
+                                  "<p>by the numbers</p>"))
+    assert article.author is None
+
+
+def test_jsonld_in_a_cdata_section_and_two_authors_in_one_name() -> None:
+    script = ('<script type="application/ld+json">//<![CDATA[\n{"@type": "NewsArticle", '
+              '"headline": "Trams again", "author": {"name": "Jane Doe and John Roe"}}\n//]]></script>')
+    article = extract(page(script, title="x"))
+    assert (article.title, article.author) == ("Trams again", "Jane Doe; John Roe")
+    assert clean_author("FOCUS-Online-Experte Robin Tschöpe") == "Robin Tschöpe"
+    assert clean_author("David Hutzler, dpa") == "David Hutzler"
