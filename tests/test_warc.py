@@ -32,19 +32,12 @@ from archiver.jobs.pages import PageJob, Previous
 from archiver.jobs.session import Session
 from archiver.settings import load_config
 from conftest import CORPUS, REPO, Response, Site, assert_clean_error, db_rows, moscow_site, run_cli
+from test_security_ssrf import PARAGRAPHS
 
 BIN = Path(sys.executable).parent
 PYWB = Path(os.environ.get("ARCHIVER_PYWB_VENV", REPO / ".venv-pywb")) / "bin"
 SAMPLES = CORPUS / "warc"
 
-PARAGRAPHS = [
-    "The harbour authority published its annual report on Monday, describing a year in which "
-    "traffic through the port grew for the first time since the closure of the old shipyard.",
-    "Officials said the new container terminal had attracted three shipping lines, and that the "
-    "dredging of the outer channel would be finished before the winter storms arrive.",
-    "Residents of the waterfront district welcomed the figures but asked again for a noise "
-    "barrier along the rail line that carries containers through the town at night.",
-]
 CORRECTION = ("Correction: an earlier version of this article gave the wrong year for the closure "
               "of the shipyard, which shut in 1998 and not in 1989 as first reported here.")
 

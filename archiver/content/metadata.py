@@ -496,11 +496,24 @@ def with_feed(chosen: Chosen, feed: dict[str, str | None]) -> Chosen:
                 alternatives.setdefault(name, {})[current] = values[name]
             values[name], sources[name] = (raw if name == "published" else value), "feed"
         elif not same_value(name, value, values[name]):
-            alternatives.setdefault(name, {})["feed"] = raw
+            alternatives.setdefault(name, {})["feed"] = raw if name == "published" else value
     return Chosen(values, sources, alternatives)
 
 
+_SCRIPTS = re.compile(r"(?is)<(script|style)\b[^>]*>.*?</\1\s*>")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _plain(value: str) -> str:
+    """The text of a metadata value without markup: a page's metadata is text, and markup in it
+    (a ``<script>`` in an author field, escaped in the page's HTML) never reaches the archive."""
+    if "<" not in value:
+        return value
+    return _TAG.sub(" ", _SCRIPTS.sub(" ", value))
+
+
 def _clean(name: str, value: str, sitenames: list[str]) -> str | None:
+    value = _plain(value)
     if name == "title":
         return clean_title(value, sitenames)
     if name == "author":
