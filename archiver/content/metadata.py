@@ -505,19 +505,19 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _plain(value: str) -> str:
-    """The text of a metadata value without markup: a page's metadata is text, and markup in it
-    (a ``<script>`` in an author field, escaped in the page's HTML) never reaches the archive."""
+    """A name without markup: a person's name never holds any, and markup in an author field
+    (a ``<script>``, escaped in the page's HTML) never reaches the archive. Titles keep theirs:
+    a headline may really be about ``<script>``, and is archived as the page shows it."""
     if "<" not in value:
         return value
     return _TAG.sub(" ", _SCRIPTS.sub(" ", value))
 
 
 def _clean(name: str, value: str, sitenames: list[str]) -> str | None:
-    value = _plain(value)
     if name == "title":
         return clean_title(value, sitenames)
     if name == "author":
-        return clean_author(value)
+        return clean_author(_plain(value))
     if name in ("published", "modified"):
         return iso_date(value)
     return " ".join(value.split()) or None
