@@ -13,7 +13,7 @@ from archiver import __version__
 from archiver.interfaces.changes import changes_command, notify_command
 from archiver.interfaces.cli_common import common_options, existing_archive, group_options, progress
 from archiver.interfaces.health_commands import maintain_command, stats_command
-from archiver.jobs.daemon import run_command, status_command
+from archiver.interfaces.daemon_commands import run_command, status_command
 from archiver.content.opml import OpmlError, export_opml, parse_opml
 from archiver.jobs.pages import PageJob, PageOutcome
 from archiver.jobs.notify import deliver_before_exit
