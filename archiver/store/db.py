@@ -241,7 +241,7 @@ def _first(db: sqlite_utils.Database, sql: str, params: list[Any]) -> dict[str, 
 # any body decompresses at most MAX_CHAIN + 1 of them.
 _ZSTD_LEVEL = 3
 MAX_CHAIN = 8
-_CACHED_BODIES = 16
+_CACHED_BYTES = 8_000_000  # per thread: a few recent bodies, never a few large ones
 _local = threading.local()
 
 
@@ -317,12 +317,15 @@ def load_body(db: sqlite_utils.Database, sha256: str) -> bytes | None:
 def _remember(sha256: str, body: bytes) -> None:
     """Keep the last few bodies read or written: the next re-check of a page, or the next body
     of a chain, is compressed or read against one of them."""
+    if len(body) > _CACHED_BYTES // 4:
+        return
     cache = getattr(_local, "bodies", None)
     if cache is None:
         cache = _local.bodies = {}
     cache[sha256] = body
-    if len(cache) > _CACHED_BODIES:
-        del cache[next(iter(cache))]
+    held = sum(len(kept) for kept in cache.values())
+    while held > _CACHED_BYTES:
+        held -= len(cache.pop(next(iter(cache))))
 
 
 def body_reference(db: sqlite_utils.Database, page_id: int, url: str) -> str | None:
