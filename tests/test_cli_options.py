@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archiver.interfaces.cli import cli
+from archiver.interfaces.cli import cli, every_command
 from archiver.entry import _command_name
 from conftest import Site, assert_clean_error, db_rows, run_cli
 from test_daemon import wait_until
@@ -105,9 +105,7 @@ def _ticks(db: Path) -> int:
 
 def test_every_command_accepts_the_options_before_its_name() -> None:
     """Each command, and each command of a group, reads them: `--help` after them still works."""
-    names = [[name] for name, command in cli.commands.items() if not hasattr(command, "commands")]
-    names += [[group, sub] for group, command in cli.commands.items()
-              for sub in getattr(command, "commands", {})]
+    names = [name for name, _ in every_command()]
     assert ["export", "jsonl"] in names and ["run"] in names
     for name in names:
         result = CliRunner().invoke(cli, ["--db", "x.db", "--config", "none.toml", "--log-level", "DEBUG",

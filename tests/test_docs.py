@@ -7,16 +7,19 @@ import tomllib
 
 import pytest
 
-from archiver.interfaces.cli import cli
+from archiver.interfaces.cli import every_command
 from archiver.settings import SETTINGS, load_config
 from conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
+COMMANDS = {" ".join(names): command for names, command in every_command()}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_command_has_help_and_is_in_readme(name: str) -> None:
-    command = cli.commands[name]
+    command = COMMANDS[name]
     assert command.help and "Example:" in command.help, name
     assert f"archiver {name}" in README, name
 

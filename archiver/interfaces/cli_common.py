@@ -5,13 +5,14 @@ errors at the command boundary."""
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sys
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import click
 
@@ -28,6 +29,23 @@ _OPTIONS = (
                  help="TOML settings file [env ARCHIVER_CONFIG; default config/archiver.toml]"),
     click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR"),
 )
+
+
+class LazyGroup(click.Group):
+    """A group whose commands, named as ``module:attribute``, are imported when first asked for."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
 
 @dataclass(frozen=True)

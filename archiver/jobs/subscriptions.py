@@ -101,18 +101,3 @@ def remove(db: Any, url: str) -> str | None:
             db.table("pages").update(page_id, {"watch_every": None})
             return "page"
     return None
-
-
-def list_sources(db: Any) -> list[dict[str, Any]]:
-    """Feeds and watched pages with their health, for `archiver sources`."""
-    feeds_rows = db.query(
-        "SELECT 'feed' AS kind, url, state, last_checked_at, next_check_at, last_status, "
-        "error_count, last_error, entry_count AS items, "
-        "(SELECT count(*) FROM entries e WHERE e.feed_id = feeds.id AND e.page_id IN "
-        " (SELECT id FROM pages WHERE snapshot_count > 0)) AS archived "
-        "FROM feeds ORDER BY url")
-    pages_rows = db.query(
-        "SELECT 'page' AS kind, url, state, last_checked_at, next_check_at, last_status, "
-        "error_count, last_error, snapshot_count AS items, snapshot_count AS archived "
-        "FROM pages WHERE watch_every IS NOT NULL ORDER BY url")
-    return [*feeds_rows, *pages_rows]

@@ -213,3 +213,18 @@ def largest_sites(db: sqlite_utils.Database, limit: int) -> list[dict[str, Any]]
         GROUP BY hosts.host ORDER BY pages DESC, hosts.host LIMIT ?"""
     return [{"host": host, "pages": pages, "snapshots": snapshots or 0}
             for host, pages, snapshots in db.execute(sql, [limit])]
+
+
+def list_sources(db: Any) -> list[dict[str, Any]]:
+    """Feeds and watched pages with their health, for `archiver sources`."""
+    feeds_rows = db.query(
+        "SELECT 'feed' AS kind, url, state, last_checked_at, next_check_at, last_status, "
+        "error_count, last_error, entry_count AS items, "
+        "(SELECT count(*) FROM entries e WHERE e.feed_id = feeds.id AND e.page_id IN "
+        " (SELECT id FROM pages WHERE snapshot_count > 0)) AS archived "
+        "FROM feeds ORDER BY url")
+    pages_rows = db.query(
+        "SELECT 'page' AS kind, url, state, last_checked_at, next_check_at, last_status, "
+        "error_count, last_error, snapshot_count AS items, snapshot_count AS archived "
+        "FROM pages WHERE watch_every IS NOT NULL ORDER BY url")
+    return [*feeds_rows, *pages_rows]
