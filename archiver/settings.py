@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("deadline", 30.0, "seconds a whole request may take, redirects and body included", float),
     Setting("max_body_bytes", 15_000_000, "largest body kept, counted after decompression", int),
     Setting("max_redirects", 5, "redirect hops followed before giving up", int),
-    Setting("max_connections", 16, "requests in flight at once, all hosts together", int),
+    Setting("max_connections", 32, "requests in flight at once, all hosts together", int),
     Setting("per_host_connections", 2, "requests in flight at once to one host", int),
     Setting("per_host_delay", 0.5, "minimum seconds between the starts of two requests to one host", float),
     Setting("obey_robots", True, "obey robots.txt for article pages (feeds are always fetched)", bool),

@@ -346,7 +346,7 @@ def archiver_env(db: Path, variant: str) -> dict[str, str]:
     """This environment without ARCHIVER_* variables, plus the database, the loopback networks
     the fetcher may reach, and the variant's settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")}
-    env.update(ARCHIVER_DB=str(db), ARCHIVER_ALLOW_NETWORKS="127.0.0.0/24")
+    env.update(ARCHIVER_DB=str(db), ARCHIVER_ALLOW_NETWORKS="127.0.0.0/16")
     env["PYTHONUNBUFFERED"] = "1"  # each output line arrives when written, so its time means something
     env.update(variant_env(variant))
     return env

@@ -34,7 +34,7 @@ What it does, all in one run:
    assigned round-robin, every response after ``--latency``; /robots.txt answers 404, which
    allows everything), writes urls.txt, and runs ``archiver fetch -i urls.txt`` as a child process
    on a fresh database, once per variant. The child's environment has no ARCHIVER_* variable but
-   ARCHIVER_DB, ARCHIVER_ALLOW_NETWORKS=127.0.0.0/24 and the variant's, and it runs in an empty
+   ARCHIVER_DB, ARCHIVER_ALLOW_NETWORKS=127.0.0.0/16 and the variant's, and it runs in an empty
    directory so no config file is read: every other setting is its built-in default (printed).
    Steps 1 and 2 alternate ``--rounds 3`` times (baseline, then each variant, then again), and
    every run is compared with the baseline of its own round: this machine's speed drifts by

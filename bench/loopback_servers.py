@@ -1,5 +1,5 @@
-"""Many loopback web hosts for the benchmarks: one ThreadingHTTPServer per address 127.0.0.1 ...
-127.0.0.N, each answering after a fixed latency, with ETag / Last-Modified and 304 on a match.
+"""Many loopback web hosts for the benchmarks: one ThreadingHTTPServer per address 127.0.0.1,
+127.0.0.2 ... (up to 1,016 hosts), each answering after a fixed latency, with ETag / Last-Modified and 304 on a match.
 
     with LoopbackSites(hosts=20, latency=0.05) as sites:
         url = sites.add(3, "/a.html", Resource(b"<html>...", "text/html; charset=utf-8"))
@@ -138,6 +138,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return None
 
 
+MAX_HOSTS = 254 * 4  # addresses in 127.0.0.0/22; the archiver children allow 127.0.0.0/16
+
+
+def host_address(index: int) -> str:
+    """The loopback address of the ``index``-th host (0: 127.0.0.1), never a .0 or .255."""
+    return f"127.0.{index // 254}.{index % 254 + 1}"
+
+
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
@@ -148,16 +156,17 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class LoopbackSites:
-    """``hosts`` HTTP servers on 127.0.0.1 ... 127.0.0.<hosts>, sharing one route table and
-    one set of statistics. A context manager; each server runs on its own thread."""
+    """``hosts`` HTTP servers on 127.0.0.1, 127.0.0.2 ... (254 to a /24, then 127.0.1.1 and on),
+    sharing one route table and one set of statistics. A context manager; each server runs on its
+    own thread."""
 
     def __init__(self, hosts: int = 20, latency: float = 0.05):
-        if not 1 <= hosts <= 254:
-            raise ValueError("hosts must be between 1 and 254")
+        if not 1 <= hosts <= MAX_HOSTS:
+            raise ValueError(f"hosts must be between 1 and {MAX_HOSTS}")
         self.latency = latency
         self.stats = ServerStats()
         self.routes: dict[tuple[str, str], Resource] = {}
-        self.servers = [_Server((f"127.0.0.{n}", 0), self) for n in range(1, hosts + 1)]
+        self.servers = [_Server((host_address(n), 0), self) for n in range(hosts)]
         self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in self.servers]
         for thread in self._threads:
             thread.start()

@@ -20,7 +20,7 @@ uppercase one an environment variable; default: ``default``, ``max_connections=4
 What it does, all in one run:
 
 1. Generates ``--feeds`` RSS 2.0 feeds of ``--items`` items each, spread round-robin over
-   127.0.0.1 ... 127.0.0.<hosts> (one ThreadingHTTPServer each, every response after
+   127.0.0.1, 127.0.0.2 ... (one ThreadingHTTPServer each, every response after
    ``--latency``). Each item links to a small article page (a few paragraphs) on the feed's
    host, so the benchmark stays about feeds. Every response has an ETag and a Last-Modified
    and a conditional request that matches gets 304; /robots.txt is 404 (allows everything).
@@ -39,7 +39,7 @@ What it does, all in one run:
    again.
 
 Every archiver child runs with a clean ARCHIVER_* environment (ARCHIVER_DB,
-ARCHIVER_ALLOW_NETWORKS=127.0.0.0/24 and the variant's settings only) in an empty directory (no
+ARCHIVER_ALLOW_NETWORKS=127.0.0.0/16 and the variant's settings only) in an empty directory (no
 config file): every other setting is its built-in default. CPU is that of the child's whole process tree (worker processes included),
 start-up included. This is a benchmark: it reports, asserts nothing, and exits 0 unless it could
 not run.
