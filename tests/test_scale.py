@@ -8,7 +8,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from archiver.interfaces.datasette_plugin import LATEST_ARTICLES_SQL, lean_search_query
+from datasette.utils import escape_fts
+
+from archiver.interfaces.datasette_plugin import LATEST_ARTICLES_SQL
+from archiver.interfaces.lean_search import LeanPage, lean_search_clause, lean_search_query
 from archiver.interfaces.serve import load_metadata
 from archiver.store.db import ensure_page, insert_snapshot, iso, open_db, transaction
 
@@ -107,14 +110,59 @@ def test_default_table_pages_use_the_new_indexes(tmp_path: Path) -> None:
 
 def test_a_search_of_snapshots_is_lean_unless_it_asks_otherwise() -> None:
     lean = lean_search_query("/archive/snapshots", b"_search=council")
-    assert lean == b"_search=council&_sort_desc=id&_nocount=1&_nofacet=1"
-    assert lean_search_query("/archive/snapshots.json", b"_search_title=council").endswith(b"_nofacet=1")
+    assert lean == b"_lean_search=council&_sort_desc=id&_nocount=1&_nofacet=1"
+    assert lean_search_query("/archive/snapshots.json", b"_search=a+b&_size=2&_col=title") == \
+        b"_lean_search=a+b&_size=2&_col=title&_sort_desc=id&_nocount=1&_nofacet=1"
+    # a blank sort, as the table page's form sends, asks for none
+    assert lean_search_query("/archive/snapshots", b"_search=x&_sort=") == \
+        b"_lean_search=x&_sort_desc=id&_nocount=1&_nofacet=1"
+    # newest first without count or facets, but Datasette's own search: a column search, a filter
+    assert lean_search_query("/archive/snapshots.json", b"_search_title=council") == \
+        b"_search_title=council&_sort_desc=id&_nocount=1&_nofacet=1"
+    assert lean_search_query("/archive/snapshots", b"_search=x&sitename=y") == \
+        b"_search=x&sitename=y&_sort_desc=id&_nocount=1&_nofacet=1"
     asked = lean_search_query("/archive/snapshots", b"_search=council&_sort=title&_facet=language&_nocount=")
     assert asked == b"_search=council&_sort=title&_facet=language&_nocount="
     for path, query_string in (("/archive/snapshots", b"sitename=x"), ("/archive/pages", b"_search=x"),
-                               ("/archive/snapshots/12", b"_search=x")):
+                               ("/archive/snapshots/12", b"_search=x"), ("/archive/snapshots", b"")):
         assert lean_search_query(path, query_string) == query_string
 
+
+def test_links_from_a_lean_search_are_mapped_back_before_deciding() -> None:
+    # the next page of a lean search: lean again
+    assert lean_search_query("/archive/snapshots", b"_lean_search=x&_nocount=1&_nofacet=1&_next=9%2C9&_sort_desc=id") \
+        == b"_lean_search=x&_nocount=1&_nofacet=1&_next=9%2C9&_sort_desc=id"
+    # a sort or facet link: Datasette's search
+    assert lean_search_query("/archive/snapshots", b"_lean_search=x&_nocount=1&_nofacet=1&_sort=title") \
+        == b"_search=x&_nocount=1&_nofacet=1&_sort=title"
+    assert lean_search_query("/archive/snapshots", b"_lean_search=x&_sort_desc=id&_nocount=1&_facet=language") \
+        == b"_search=x&_sort_desc=id&_nocount=1&_facet=language"
+    # the CSV export: Datasette's search, as it was asked
+    assert lean_search_query("/archive/snapshots.csv", b"_lean_search=x&_sort_desc=id&_size=max") \
+        == b"_search=x&_sort_desc=id&_size=max"
+    # the search box's new words replace the page's
+    assert lean_search_query("/archive/snapshots", b"_search=new&_lean_search=old&_nocount=1&_nofacet=1") \
+        == b"_lean_search=new&_nocount=1&_nofacet=1&_sort_desc=id"
+
+
+def test_a_lean_search_reads_one_page_of_matches_newest_first(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    db.conn.create_function("escape_fts", 1, escape_fts)
+    full = "select id from snapshots where id in (select rowid from snapshots_fts where snapshots_fts " \
+           "match escape_fts(:lean_search)) {bound} order by id desc limit 6"
+    ids = [row[0] for row in db.execute(full.format(bound=""), {"lean_search": "Story"})]
+    assert len(ids) == 6
+    for before in (None, ids[2], ids[-1]):
+        clause, params = lean_search_clause("snapshots_fts", "id", False, LeanPage(limit=6, before=before))
+        assert "order by rowid desc limit :lean_limit" in clause
+        lean = f"select id from snapshots where {clause} order by id desc limit 6"
+        bound = "" if before is None else f"and id < {before}"
+        params["lean_search"] = "Story"
+        assert db.execute(lean, params).fetchall() == db.execute(full.format(bound=bound), params).fetchall()
+        # FTS5 hands its matches over newest first, so the limit stops it: nothing sorts them all
+        assert not any("TEMP B-TREE" in step for step in plan(db, lean, params)), plan(db, lean, params)
+    unbounded, _ = lean_search_clause("snapshots_fts", "id", False, LeanPage(limit=None))
+    assert unbounded == "id in (select rowid from snapshots_fts where snapshots_fts match escape_fts(:lean_search))"
 
 
 def test_due_jobs_reads_the_schedule_not_the_state_index(clocked_session: tuple[Any, Any]) -> None:
