@@ -290,8 +290,8 @@ def sources(config: Config, as_json: bool) -> None:
 @cli.command(name="import")
 @click.argument("args", nargs=-1, required=True, metavar="[opml|warc] FILE...")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
-              help="warc: extraction worker processes [default 1: about 165 MB in all; each further "
-                   "one adds about 75 MB, and speed where cores are free]")
+              help="warc: extraction worker processes [default 1, which keeps an import under 200 MB; "
+                   "each further one adds about 75 MB, and speed where cores are free]")
 @common_options
 def import_command(config: Config, args: tuple[str, ...], workers: int | None) -> None:
     """Import subscriptions from OPML, or pages from WARC/ARC files.
