@@ -5,11 +5,13 @@
 The WARC is the benchmark's (bench/warc_bench.py), scaled down: real corpus pages, two versions
 each, re-checked unchanged and with a 304, exported by the real CLI. From the 10th page on, each
 holds a line that htmldate hands to dateparser, which then loads its tables for every language
-(some 45 MB in each extraction process): the worst a worker holds, reached at once.
+(some 45 MB in each extraction process): the worst a worker holds, reached at once. And a file
+of bad records is reported as it is read, not collected.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -78,3 +80,38 @@ def test_workers_option_errors(bench_warc: Path, tmp_path: Path) -> None:
                     '<outline text="a" xmlUrl="https://a.example/feed"/></body></opml>')
     assert_clean_error(run_cli("import", "--workers", "2", str(opml)), "--workers", "warc")
     assert "1 feeds added" in run_cli("import", str(opml)).out  # the refused command added nothing
+
+
+def bad_digest_warc(path: Path, count: int) -> None:
+    """``count`` HTML resource records whose block digest does not match their bytes."""
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for n in range(count):
+            body = f"<html><body><p>Notice {n}</p></body></html>".encode()
+            record = writer.create_warc_record(
+                f"https://notices.example/{n}", "resource", payload=io.BytesIO(body), length=len(body),
+                warc_content_type="text/html",
+                warc_headers_dict={"WARC-Block-Digest": "sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+            writer.write_record(record)
+
+
+def test_bad_records_are_reported_as_read_not_kept(tmp_path: Path) -> None:
+    """A file of bad records (say, a tool that wrote wrong digests) is reported record by record
+    on standard error while it is read; the tally keeps only the first hundred lines."""
+    from archiver.interfaces.warc_import import WarcImport
+    from archiver.jobs.session import Session
+    from archiver.settings import load_config
+
+    warc = tmp_path / "bad.warc.gz"
+    bad_digest_warc(warc, 150)
+    done = run_cli("import", "warc", str(warc))
+    assert_clean_error(done, "fails its digest")
+    reported = [line for line in done.err.splitlines() if line.startswith(f"Error: {warc}: offset ")]
+    assert len(reported) == len(set(reported)) == 150
+    assert "150 records, 0 captures" in done.out and "150 bad records" in done.out
+    seen: list[str] = []
+    with Session(load_config(environ={"ARCHIVER_DB": str(tmp_path / "lib.db"), "ARCHIVER_WORKERS": "1"})) as session:
+        tally = WarcImport(session, on_problem=lambda path, line: seen.append(line)).run(warc)
+    assert tally.bad_records == len(seen) == 150 and tally.problems == seen[:100]

@@ -101,7 +101,8 @@ def import_warc(config: Config, files: list[Path], workers: int = 1) -> None:
     # Changes found in imported history are recorded like any other, but they are history: they
     # notify nobody (the notify targets are for what happens from now on).
     with Session(config.replace(notify=[], workers=workers)) as session:
-        importer = WarcImport(session)
+        importer = WarcImport(session, on_problem=lambda path, line: click.echo(
+            f"Error: {path}: {line} (skipped)", err=True))
         for path in files:
             try:
                 tally = importer.run(path)
@@ -109,9 +110,7 @@ def import_warc(config: Config, files: list[Path], workers: int = 1) -> None:
                 click.echo(f"Error: {path}: {exc.strerror or exc}", err=True)
                 failed = True
                 continue
-            for problem in tally.problems:
-                click.echo(f"Error: {path}: {problem} (skipped)", err=True)
-            failed = failed or bool(tally.problems)
+            failed = failed or tally.bad_records > 0
             click.echo(tally.summary())
     if failed:
         sys.exit(1)

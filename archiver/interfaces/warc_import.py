@@ -19,9 +19,9 @@ Bodies are decoded by the fetcher's bounded decoders, never past ``max_body_byte
 
 Reading runs a little ahead of saving: an exchange that will need extracting has its extraction
 started in the worker pool as soon as it is read, so that the workers extract while this process
-reads and saves the records before it (saving, which waits for it, stays in file order). What is
-read ahead is bounded (a few extractions, ``_AHEAD_RECORDS`` and ``_AHEAD_BYTES``), so memory does
-not grow with the file.
+reads and saves the records before it. Saving waits for the extraction and is unchanged (a page's
+versions in the order of the file). What is read ahead is bounded (two extractions per worker,
+``_AHEAD_RECORDS`` and ``_AHEAD_BYTES``), so memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ _CHUNK = 64 * 1024
 _BATCH_BYTES = 32 * 1024 * 1024
 _AHEAD_RECORDS = 256  # exchanges read but not yet queued for saving
 _AHEAD_BYTES = 16 * 1024 * 1024  # and their bodies
+_KEPT_PROBLEMS = 100  # a file of bad records is reported as it is read, not kept in memory
 
 
 class CorruptRecord(Exception):
@@ -79,14 +80,15 @@ class ImportTally:
     records: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)  # new_snapshot, unchanged, failed
     skipped: Counter[str] = field(default_factory=Counter)  # why a record is not a page
-    problems: list[str] = field(default_factory=list)  # "offset N: why", one per bad record
+    problems: list[str] = field(default_factory=list)  # "offset N: why", the first _KEPT_PROBLEMS bad records
+    bad_records: int = 0
 
     def summary(self) -> str:
         o = self.outcomes
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
         return (f"{self.path}: {self.records} records, {sum(o.values())} captures "
                 f"({o['new_snapshot']} new snapshots, {o['unchanged']} unchanged, {o['failed']} failed); "
-                f"skipped: {skipped}; {len(self.problems)} bad records")
+                f"skipped: {skipped}; {self.bad_records} bad records")
 
 
 class _Records(ArchiveIterator):
@@ -152,18 +154,22 @@ class _AtRecordTime:
 class WarcImport:
     """Import WARC/ARC files into the session's archive, one ``run(path)`` per file."""
 
-    def __init__(self, session: Any, on_outcome: Callable[[PageOutcome], None] | None = None):
+    def __init__(self, session: Any, on_outcome: Callable[[PageOutcome], None] | None = None,
+                 on_problem: Callable[[str, str], None] | None = None):
+        """``on_problem(path, "offset N: why")`` is called for each bad record as it is found."""
         self.session = session
         self.db = session.db
         self.max_bytes = session.config.max_body_bytes
         self.batch_size = max(4, 4 * (session.config.workers or 2))
         self.on_outcome = on_outcome
+        self.on_problem = on_problem
+        self._last_bad: int | None = None
         self._pending: list[PageJob] = []
         self._pending_bytes = 0
         self._ahead: deque[_Ahead] = deque()
         self._ahead_bytes = 0
         self._read = 0
-        self._newest_ahead: dict[str, tuple[int, str]] = {}  # URL: (number, body sha256) of its newest
+        self._newest_ahead: dict[str, tuple[int, str]] = {}  # URL: its newest body read ahead (number, sha256)
         self._extracting_ahead = 0
         self._ahead_extractions = 2 * session.pool.size  # one running and one waiting per worker
         self.tally = ImportTally("")
@@ -177,6 +183,7 @@ class WarcImport:
         """Import one file (OSError when it cannot be read at all)."""
         self.tally = tally = ImportTally(str(path))
         self._hops.clear()
+        self._last_bad = None
         source = f"{path.name} sha256:{_file_sha256(path)}"
         with open(path, "rb") as stream:
             kind = _file_kind(stream)
@@ -196,9 +203,15 @@ class WarcImport:
 
     def _problem(self, offset: int, why: str) -> None:
         """Report a bad record once (warcio may stumble on it again when it moves past it)."""
-        problems = self.tally.problems
-        if not problems or not problems[-1].startswith(f"offset {offset}:"):
-            problems.append(f"offset {offset}: {why}")
+        if offset == self._last_bad:
+            return
+        self._last_bad = offset
+        tally, line = self.tally, f"offset {offset}: {why}"
+        tally.bad_records += 1
+        if len(tally.problems) < _KEPT_PROBLEMS:
+            tally.problems.append(line)
+        if self.on_problem is not None:
+            self.on_problem(tally.path, line)
 
     # -- reading the file --------------------------------------------------------------------
 
