@@ -167,13 +167,17 @@ class TreeSampler(threading.Thread):
 
     def sample(self, root: int) -> None:
         tree = descendants(root)
+        # Roles are worked out again at every sample, parents before their children: a process
+        # seen between its fork and its exec still had its parent's command line. (One orphaned
+        # to us keeps the role it had.)
         roles = {pid: seen.role for pid, seen in self.seen.items()}
         breakdown = []
         for pid, parent in tree.items():
+            role = roles[pid] = _role(pid, parent, roles, root)
             seen = self.seen.get(pid)
             if seen is None:
-                seen = self.seen[pid] = ProcessSeen(_role(pid, parent, roles, root))
-                roles[pid] = seen.role
+                seen = self.seen[pid] = ProcessSeen(role)
+            seen.role = role
             values = _status_kb(pid, "VmRSS", "VmHWM")
             seen.hwm_kb = max(seen.hwm_kb, values.get("VmHWM", 0))
             seen.cpu = _cpu_seconds(pid) or seen.cpu

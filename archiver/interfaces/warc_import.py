@@ -16,6 +16,12 @@ importing a file twice adds nothing.
 A record that is cut short (fewer bytes than its Content-Length) or whose digest does not match
 is reported with its offset and skipped; reading goes on with the next record the file holds.
 Bodies are decoded by the fetcher's bounded decoders, never past ``max_body_bytes``.
+
+Reading runs a little ahead of saving: an exchange that will need extracting has its extraction
+started in the worker pool as soon as it is read, so that the workers extract while this process
+reads and saves the records before it. Saving waits for the extraction and is unchanged (a page's
+versions in the order of the file). What is read ahead is bounded (two extractions per worker,
+``_AHEAD_RECORDS`` and ``_AHEAD_BYTES``), so memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import io
 import logging
 import uuid
 import zlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,10 +45,12 @@ from warcio.bufferedreaders import ChunkedDataReader
 from warcio.recordloader import ArcWarcRecord
 from warcio.timeutils import iso_date_to_datetime
 
+from archiver.content.article import extract_in_worker
 from archiver.content.urls import BadURL, canonical_url
 from archiver.jobs.pages import PageJob, PageOutcome, Previous
 from archiver.net.fetcher import (REDIRECT_STATUSES, FetchError, FetchResult, Origin, content_encoding,
                                   decode_body, kept_headers)
+from archiver.jobs.workers import WorkerPool
 from archiver.store.db import find_page_id, load_body
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,9 @@ _MAX_CHAIN = 20
 _HOP_WINDOW = timedelta(minutes=1)  # a hop belongs to a response recorded at most this much later
 _CHUNK = 64 * 1024
 _BATCH_BYTES = 32 * 1024 * 1024
+_AHEAD_RECORDS = 256  # exchanges read but not yet queued for saving
+_AHEAD_BYTES = 16 * 1024 * 1024  # and their bodies
+_KEPT_PROBLEMS = 100  # a file of bad records is reported as it is read, not kept in memory
 
 
 class CorruptRecord(Exception):
@@ -68,14 +80,15 @@ class ImportTally:
     records: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)  # new_snapshot, unchanged, failed
     skipped: Counter[str] = field(default_factory=Counter)  # why a record is not a page
-    problems: list[str] = field(default_factory=list)  # "offset N: why", one per bad record
+    problems: list[str] = field(default_factory=list)  # "offset N: why", the first _KEPT_PROBLEMS bad records
+    bad_records: int = 0
 
     def summary(self) -> str:
         o = self.outcomes
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
         return (f"{self.path}: {self.records} records, {sum(o.values())} captures "
                 f"({o['new_snapshot']} new snapshots, {o['unchanged']} unchanged, {o['failed']} failed); "
-                f"skipped: {skipped}; {len(self.problems)} bad records")
+                f"skipped: {skipped}; {self.bad_records} bad records")
 
 
 class _Records(ArchiveIterator):
@@ -92,13 +105,44 @@ class _Records(ArchiveIterator):
             self.cut_short = self.member_info[0]
 
 
+class _Extraction:
+    """The worker pool as the page job of one exchange sees it: the extraction the job asks for
+    was started when its record was read; any other call goes to the pool as usual. An
+    extraction the job turns out not to need (the very body of the page's last capture) is left
+    to finish unread: cancelling a running task would cost its worker."""
+
+    def __init__(self, pool: WorkerPool, args: tuple[Any, ...]):
+        self._pool = pool
+        self._args = args
+        self._future: Future[Any] | None = pool.submit(extract_in_worker, *args)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        future = self._future
+        if future is not None and fn is extract_in_worker and args == self._args and not kwargs:
+            self._future = None
+            return self._pool.result(future)
+        return self._pool.call(fn, *args, **kwargs)
+
+
+@dataclass
+class _Ahead:
+    """An exchange read from the file and not yet queued for saving."""
+
+    fetched: FetchResult
+    urls: set[str]  # its canonical requested and final URLs
+    number: int  # in the order read
+    extraction: _Extraction | None = None
+
+
 class _AtRecordTime:
     """The session as a page job sees it, with the clock at the record's WARC-Date: the page's
-    checks and changes are dated by the evidence, not by the import."""
+    checks and changes are dated by the evidence, not by the import. ``pool`` is the extraction
+    already started for the exchange, if any."""
 
-    def __init__(self, session: Any, moment: datetime):
+    def __init__(self, session: Any, moment: datetime, pool: _Extraction | None = None):
         self._session = session
         self._moment = moment
+        self.pool = pool if pool is not None else session.pool
 
     def now(self) -> datetime:
         return self._moment
@@ -110,14 +154,24 @@ class _AtRecordTime:
 class WarcImport:
     """Import WARC/ARC files into the session's archive, one ``run(path)`` per file."""
 
-    def __init__(self, session: Any, on_outcome: Callable[[PageOutcome], None] | None = None):
+    def __init__(self, session: Any, on_outcome: Callable[[PageOutcome], None] | None = None,
+                 on_problem: Callable[[str, str], None] | None = None):
+        """``on_problem(path, "offset N: why")`` is called for each bad record as it is found."""
         self.session = session
         self.db = session.db
         self.max_bytes = session.config.max_body_bytes
         self.batch_size = max(4, 4 * (session.config.workers or 2))
         self.on_outcome = on_outcome
+        self.on_problem = on_problem
+        self._last_bad: int | None = None
         self._pending: list[PageJob] = []
         self._pending_bytes = 0
+        self._ahead: deque[_Ahead] = deque()
+        self._ahead_bytes = 0
+        self._read = 0
+        self._newest_ahead: dict[str, tuple[int, str]] = {}  # URL: its newest body read ahead (number, sha256)
+        self._extracting_ahead = 0
+        self._ahead_extractions = 2 * session.pool.size  # one running and one waiting per worker
         self.tally = ImportTally("")
         self._hops: dict[str, tuple[dict[str, Any], datetime]] = {}  # redirect target: (hop, when)
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS warc_seen (record_id TEXT PRIMARY KEY, "
@@ -129,6 +183,7 @@ class WarcImport:
         """Import one file (OSError when it cannot be read at all)."""
         self.tally = tally = ImportTally(str(path))
         self._hops.clear()
+        self._last_bad = None
         source = f"{path.name} sha256:{_file_sha256(path)}"
         with open(path, "rb") as stream:
             kind = _file_kind(stream)
@@ -141,14 +196,22 @@ class WarcImport:
                     self._take(record, source, offset, arc=kind == "arc")
                 except CorruptRecord as exc:
                     self._problem(offset, str(exc))
+                self._queue_ahead(everything=False)
+        self._queue_ahead(everything=True)
         self._flush()
         return tally
 
     def _problem(self, offset: int, why: str) -> None:
         """Report a bad record once (warcio may stumble on it again when it moves past it)."""
-        problems = self.tally.problems
-        if not problems or not problems[-1].startswith(f"offset {offset}:"):
-            problems.append(f"offset {offset}: {why}")
+        if offset == self._last_bad:
+            return
+        self._last_bad = offset
+        tally, line = self.tally, f"offset {offset}: {why}"
+        tally.bad_records += 1
+        if len(tally.problems) < _KEPT_PROBLEMS:
+            tally.problems.append(line)
+        if self.on_problem is not None:
+            self.on_problem(tally.path, line)
 
     # -- reading the file --------------------------------------------------------------------
 
@@ -210,7 +273,7 @@ class WarcImport:
             return
         fetched = self._exchange(record, raw, too_large, Origin(source, record_id, offset))
         if fetched is not None:
-            self._queue(fetched)
+            self._read_ahead(fetched)
 
     def _remember_hop(self, record: ArcWarcRecord) -> bool:
         """Keep a redirect response for the page it leads to; True if the record is one."""
@@ -320,22 +383,70 @@ class WarcImport:
                 continue
             row = self.db.execute(sql, params).fetchone()
             if row is not None and row[0]:
-                body = load_body(self.db, row[0])
-                if body is None:  # its original is still waiting to be saved
+                body = self._body_waiting(row[0]) or load_body(self.db, row[0])
+                if body is None:  # its original is still on its way to be saved
+                    self._queue_ahead(everything=True)
                     self._flush()
                     body = load_body(self.db, row[0])
                 return body
         return None
 
+    def _body_waiting(self, sha256: str) -> bytes | None:
+        """A body read from this file that is not saved yet, found by its sha256."""
+        waiting = [job.fetched for job in self._pending if job.fetched] + [a.fetched for a in self._ahead]
+        return next((f.body for f in reversed(waiting) if f.body_sha256 == sha256), None)
+
+    # -- reading ahead -------------------------------------------------------------------------
+
+    def _read_ahead(self, fetched: FetchResult) -> None:
+        """Hold an exchange until its turn to be saved, its extraction started if it needs one."""
+        self._read += 1
+        urls = {canonical_url(fetched.requested_url), canonical_url(fetched.final_url)}
+        ahead = _Ahead(fetched, urls, self._read)
+        if fetched.ok and fetched.body and fetched.body_sha256:
+            if fetched.body_sha256 != self._last_body_of(urls):
+                limit = self.session.config.max_extract_bytes
+                ahead.extraction = _Extraction(self.session.pool, (fetched.body[:limit], fetched.final_url,
+                                                                   fetched.content_type, limit))
+                self._extracting_ahead += 1
+            self._newest_ahead.update(dict.fromkeys(urls, (ahead.number, fetched.body_sha256)))
+        self._ahead.append(ahead)
+        self._ahead_bytes += len(fetched.body or b"")
+
+    def _last_body_of(self, urls: set[str]) -> str | None:
+        """The sha256 of the body the page job will compare this page's next one with: the newest
+        read before it, else the page's last good capture. The same body is not extracted."""
+        newest = [self._newest_ahead[url] for url in urls if url in self._newest_ahead]
+        if newest:
+            return max(newest)[1]
+        for job in reversed(self._pending):
+            earlier = job.fetched
+            if earlier is not None and earlier.ok and earlier.body and urls & {
+                    job.canonical, canonical_url(earlier.final_url)}:
+                return earlier.body_sha256
+        return self._previous(urls).body_sha256
+
+    def _queue_ahead(self, everything: bool) -> None:
+        """Queue for saving, oldest first, what is read ahead beyond the bounds (or everything)."""
+        while self._ahead and (everything or len(self._ahead) > _AHEAD_RECORDS or self._ahead_bytes > _AHEAD_BYTES
+                               or self._extracting_ahead > self._ahead_extractions):
+            ahead = self._ahead.popleft()
+            self._ahead_bytes -= len(ahead.fetched.body or b"")
+            self._extracting_ahead -= ahead.extraction is not None
+            for url in ahead.urls:
+                if self._newest_ahead.get(url, (0,))[0] == ahead.number:
+                    del self._newest_ahead[url]
+            self._queue(ahead.fetched, ahead.extraction)
+
     # -- saving, as a fetch saves --------------------------------------------------------------
 
-    def _queue(self, fetched: FetchResult) -> None:
+    def _queue(self, fetched: FetchResult, extraction: _Extraction | None) -> None:
         urls = {canonical_url(fetched.requested_url), canonical_url(fetched.final_url)}
         if any(urls & {job.canonical, canonical_url(job.fetched.final_url)} for job in self._pending
                if job.fetched is not None):
             self._flush()  # versions of one page are saved in the order of the file
         moment = datetime.fromisoformat(fetched.started_at)
-        self._pending.append(PageJob(_AtRecordTime(self.session, moment), fetched.requested_url,
+        self._pending.append(PageJob(_AtRecordTime(self.session, moment, extraction), fetched.requested_url,
                                      previous=self._previous(urls), fetched=fetched))
         self._pending_bytes += len(fetched.body or b"")
         if len(self._pending) >= self.batch_size or self._pending_bytes >= _BATCH_BYTES:
