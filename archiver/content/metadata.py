@@ -16,8 +16,9 @@ Sources, best first (``SOURCES``):
                  below a visible byline, as <meta name="author"> is often the site's name
     trafilatura  trafilatura's own guesses
 
-The publication date ranks trafilatura's first (see ``_ORDER``). ``choose`` picks and cleans each
-field; ``with_feed`` adds the feed entry's values; ``metadata_sources`` is what a snapshot records.
+The publication date has more sources (date <meta> names and microdata as "meta", the dateline
+by the headline as "html", the URL as "url") and its own rule: archiver.content.dates. ``choose``
+picks and cleans each field; ``with_feed`` adds the feed entry's values; ``metadata_sources`` is what a snapshot records.
 
 JSON-LD is hostile input like the rest of the page: scripts, their size, their nesting and the
 number of objects looked at are bounded, and nothing here raises on any input.
@@ -43,9 +44,8 @@ from archiver.content.dates import choose_published, iso_date, loose_date, meta_
 log = logging.getLogger(__name__)
 
 SOURCES = ("jsonld", "og", "feed", "html", "meta", "trafilatura")
-# The publication date is chosen by its own rule (archiver.content.dates.choose_published), from
-# more sources: the page's other date <meta> and microdata, its dateline ("html"), its URL. The
-# feed's date only where the page gives none.
+# The publication date's sources in the order archiver.content.dates.choose_published weighs
+# them; the feed's date only where the page gives none.
 _ORDER = {"published": ("jsonld", "og", "meta", "html", "url", "trafilatura", "feed")}
 FIELDS = ("title", "author", "published", "modified", "sitename")  # "publisher" only helps clean titles
 
