@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 from archiver.content.article import Article, ExtractionError
+from archiver.content.dates import HEADLINES, dateline, microdata_date, url_date
 from archiver.content.metadata import (Candidates, Chosen, choose, jsonld_objects, read_jsonld, read_opengraph,
                                       read_byline, read_title_element)
 from archiver.content.xpathregex import rewrite_xpath
@@ -151,13 +152,15 @@ def extract_article(
     if tree is None:
         raise ExtractionError("no_content", "unparsable HTML")
     document = _run_trafilatura(tree, url)
-    container = main_container(tree)
+    marked = _MICRODATA(tree)  # itemprop=articleBody and datePublished: one pass for both
+    container = main_container(tree, [e for e in marked if e.get("itemprop") == "articleBody"])
     document, container = _whole_body(tree, container, url, document)
     element = container[0] if container else None
-    candidates = page_candidates(tree, element)
+    headlines = list(islice(tree.iter("h1"), HEADLINES))
+    candidates = page_candidates(tree, element, url, headlines, [e for e in marked if e.get("itemprop") != "articleBody"])
     guesses = trafilatura_guesses(tree, url, need_author=not candidates.has("author", _STRONG),
                                   need_title=not candidates.has("title", _STRONG))
-    chosen = page_metadata(candidates, guesses, tree, url)
+    chosen = page_metadata(candidates, guesses, headlines, url)
     title = _clean_line(guesses.title) or _clean_line(chosen.values.get("title"))
     text = _without_title(_clean_text(document.text or ""), title)
     if not text:
@@ -246,26 +249,33 @@ def _hostname(guesses: Any, url: str) -> str | None:
     return _clean_line(guesses.hostname) or _clean_line(urlsplit(url).hostname)
 
 
-def page_candidates(tree: HtmlElement, container: HtmlElement | None) -> Candidates:
-    """What the page's JSON-LD, OpenGraph and other <meta>, <title> and byline say (see
-    archiver.content.metadata); the byline is looked for only where the structured data names
-    no author."""
+def page_candidates(tree: HtmlElement, container: HtmlElement | None, url: str | None = None,
+                    headlines: list[HtmlElement] | None = None,
+                    date_published: list[HtmlElement] | None = None) -> Candidates:
+    """What the page's JSON-LD, OpenGraph and other <meta>, <title>, byline, microdata
+    ``date_published`` elements, dateline (after one of its ``headlines``, <h1>) and URL say (see
+    archiver.content.metadata and archiver.content.dates); the byline is looked for only where
+    the structured data names no author."""
     candidates = Candidates()
     read_jsonld(jsonld_objects(tree), candidates)
     read_opengraph(tree, candidates)
     read_title_element(tree, candidates)
     if not candidates.has("author", ("jsonld", "og")):
         read_byline(tree, candidates, container)
+    candidates.add("published", "meta", microdata_date(date_published or []))
+    titles = [value for _, value in candidates.values.get("title", ())]
+    candidates.add("published", "html", dateline(headlines or [], titles))
+    candidates.add("published", "url", url_date(url))
     return candidates
 
 
-def page_metadata(candidates: Candidates, guesses: Any, tree: HtmlElement, url: str) -> Chosen:
+def page_metadata(candidates: Candidates, guesses: Any, headlines: list[HtmlElement], url: str) -> Chosen:
     """Title, author, dates and site name: the page's own sources, then trafilatura's guesses."""
     for name, value in (("title", guesses.title), ("author", guesses.author),
                         ("published", guesses.date), ("sitename", guesses.sitename)):
         candidates.add(name, "trafilatura", _clean_line(value))
-    headlines = [" ".join(h.text_content().split()) for h in islice(tree.iter("h1"), 3)]
-    return choose(candidates, _hostname(guesses, url), headlines)
+    texts = [" ".join(h.text_content().split()) for h in headlines[:3]]
+    return choose(candidates, _hostname(guesses, url), texts)
 
 
 def trafilatura_guesses(tree: HtmlElement, url: str, *, need_author: bool, need_title: bool) -> Any:
@@ -658,17 +668,17 @@ def _quotes_before(article: HtmlElement, start: HtmlElement) -> list[str]:
     return quotes
 
 
-def main_container(tree: HtmlElement) -> tuple[HtmlElement, str] | None:
-    """The page's main article container and its text (whitespace squashed): the longest
-    itemprop=articleBody element, else the longest <article>, or None."""
-    candidates = [(c, c.text_content()) for c in _ARTICLE_BODY(tree) or tree.iter("article")]
+def main_container(tree: HtmlElement, article_bodies: list[HtmlElement]) -> tuple[HtmlElement, str] | None:
+    """The page's main article container and its text (whitespace squashed): the longest of its
+    itemprop=articleBody elements (``article_bodies``), else the longest <article>, or None."""
+    candidates = [(c, c.text_content()) for c in article_bodies or tree.iter("article")]
     if not candidates:
         return None
     element, text = max(candidates, key=lambda pair: len(pair[1]))
     return element, _squash(text)
 
 
-_ARTICLE_BODY = XPath('//*[@itemprop="articleBody"]')
+_MICRODATA = XPath('//*[@itemprop="articleBody" or @itemprop="datePublished"]')
 
 
 def container_lines(inside: str | None, text: str) -> tuple[int, ...] | None:
