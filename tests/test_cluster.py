@@ -299,9 +299,11 @@ def test_per_host_limits_hold_across_workers(
         assert site.max_active <= 2
         gaps = [b - a for a, b in zip(starts, starts[1:])]
         # The server stamps a request once it has read it, some milliseconds after the worker
-        # took its turn, more when six processes share two cores: 20 ms of that noise is allowed
-        # (without the cluster's gate, three workers start requests to a host at the same time).
-        assert min(gaps) >= 0.18, sorted(gaps)[:5]
+        # took its turn, and up to 75 ms later when six processes share two busy cores: half the
+        # delay is what this can assert (without the cluster's gate, three workers start requests
+        # to a host at the same time, gaps near zero), and the median holds the whole delay.
+        assert min(gaps) >= 0.1, sorted(gaps)[:5]
+        assert sorted(gaps)[len(gaps) // 2] >= 0.18, sorted(gaps)
 
 
 # -- the SSRF core cases, refused where the request leaves from --------------------------------
