@@ -228,3 +228,48 @@ def test_feed_health_shows_the_first_200_of_what_it_showed(tmp_path: Path) -> No
     new = db.execute(query("feed_health")).fetchall()
     assert len(new) == 200 and new == old[:200]
     assert {row[2] for row in new} >= {"ok", "gone", "blocked", "backoff", "failing"}
+
+
+FACETS = ("sitename", "language", "hostname")
+
+
+def counted(db: Any) -> dict[str, list[tuple[Any, int]]]:
+    return {column: [tuple(row) for row in db.execute(
+        "SELECT value, count FROM facet_counts WHERE tbl = 'snapshots' AND col = ? AND count > 0 "
+        "ORDER BY value", [column])] for column in FACETS}
+
+
+def grouped(db: Any) -> dict[str, list[tuple[Any, int]]]:
+    return {column: [tuple(row) for row in db.execute(
+        f"SELECT {column}, count(*) FROM snapshots WHERE {column} IS NOT NULL GROUP BY {column} "
+        f"ORDER BY {column}")] for column in FACETS}
+
+
+def test_facet_counts_follow_every_write_to_snapshots(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    assert counted(db) == grouped(db)
+    assert counted(db)["sitename"] == [("Site 0", 25), ("Site 1", 23), ("Site 2", 25)]
+    with transaction(db):
+        db.execute("UPDATE snapshots SET sitename = 'Renamed', language = NULL WHERE id IN (1, 2)")
+        db.execute("UPDATE snapshots SET hostname = 'moved.example', title = 'x' WHERE id = 3")
+        db.execute("UPDATE snapshots SET language = 'de' WHERE id = 4")
+    db.execute("PRAGMA foreign_keys = OFF")  # the changes rows name the snapshots deleted here
+    with transaction(db):
+        db.execute("DELETE FROM snapshots WHERE id IN (5, 6, 7)")
+    assert counted(db) == grouped(db)
+    assert ("Renamed", 2) in counted(db)["sitename"] and ("de", 1) in counted(db)["language"]
+
+
+def test_an_archive_from_before_facet_counts_gets_them_counted(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    db = build(path)
+    for trigger in ("snapshots_facets_ai", "snapshots_facets_ad", "snapshots_facets_au"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("DROP TABLE facet_counts")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_facet_counts'")
+    with transaction(db):  # written while nothing counted: the upgrade counts what is there
+        db.execute("UPDATE snapshots SET sitename = 'Written before' WHERE id < 4")
+    db.conn.close()
+    db = open_db(path)
+    assert counted(db) == grouped(db)
+    assert ("Written before", 3) in counted(db)["sitename"]

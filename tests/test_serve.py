@@ -373,6 +373,31 @@ def test_facets_on_snapshots(server: ArchiveServer) -> None:
     assert {r["value"] for r in feed_facets["state"]["results"]} == {"active", "backoff", "gone", "paused"}
 
 
+def _facet_counts(facet: dict[str, Any]) -> list[tuple[Any, int]]:
+    return [(r["value"], r["count"]) for r in facet["results"]]
+
+
+def test_snapshot_facets_are_read_from_kept_counts_and_count_a_filtered_page(server: ArchiveServer,
+                                                                            archive: Archive) -> None:
+    db = Database(archive.db)
+    whole = server.get("/archive/snapshots.json").json()["facet_results"]
+    assert set(whole) == {"sitename", "language", "hostname"}
+    for column, facet in whole.items():
+        assert facet["type"] == "column" and not facet["hideable"]
+        assert _facet_counts(facet) == [tuple(row) for row in db.execute(
+            f"SELECT {column}, count(*) AS n FROM snapshots WHERE {column} IS NOT NULL GROUP BY {column} "
+            f"ORDER BY n DESC, {column} LIMIT 5")]
+    # a filtered page counts its own rows, as Datasette does
+    host = whole["hostname"]["results"][0]["value"]
+    narrowed = server.get(f"/archive/snapshots.json?hostname={host}&_nocount=1").json()["facet_results"]
+    assert _facet_counts(narrowed["hostname"]) == [(host, db.execute(
+        "SELECT count(*) FROM snapshots WHERE hostname = ?", [host]).fetchone()[0])]
+    assert sum(n for _, n in _facet_counts(narrowed["sitename"])) <= whole["hostname"]["results"][0]["count"]
+    page = server.get("/archive/snapshots").text
+    assert "sitename" in page and "(counted)" not in page
+    assert f"hostname={host}" in page  # each value links to the page filtered by it
+
+
 def test_canned_queries_on_a_full_archive(server: ArchiveServer, archive: Archive) -> None:
     for query in QUERIES:
         reply = server.get(f"/archive/{query}.json?_shape=objects&url=x")

@@ -29,6 +29,7 @@ from markupsafe import Markup
 from archiver.content.render import human_date, paragraphs
 from archiver.content.urls import canonical_url
 from archiver.interfaces.atom import MEDIA_TYPE, AtomEntry, AtomFeed, atom_feed
+from archiver.interfaces.counted_facets import CountedFacet
 from archiver.interfaces.lean_search import TABLE as LEAN_TABLE
 from archiver.interfaces.lean_search import LEAN_PARAM, ASGIApp, lean_search_filter, with_lean_search
 from archiver.interfaces.serve import DATABASE_NAME as DATABASE
@@ -130,6 +131,12 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Any
         return await lean_search_filter(request, database, table, datasette)
 
     return lean_search
+
+
+@hookimpl
+def register_facet_classes() -> list[type]:
+    """``{"counted": column}`` facets read their counts from facet_counts (see counted_facets)."""
+    return [CountedFacet]
 
 
 # -- SQL function and template filter -------------------------------------------------------------

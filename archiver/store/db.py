@@ -573,3 +573,42 @@ def m012_scale_indexes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_captures_failures ON captures(started_at) "
                "WHERE error IS NOT NULL OR status IS NULL OR status >= 400 "
                "OR (kind = 'page' AND outcome NOT IN ('new_snapshot', 'unchanged', 'feed'))")
+
+
+# The facets `archiver serve` shows on a table's page by default (metadata.json), whose counts over
+# the whole table are kept in facet_counts as rows are written, by the triggers below.
+COUNTED_FACETS: dict[str, tuple[str, ...]] = {"snapshots": ("sitename", "language", "hostname")}
+
+
+@migrations()
+def m013_facet_counts(db: sqlite_utils.Database) -> None:
+    """``facet_counts``: how many rows of a table have each value of a counted facet column (see
+    COUNTED_FACETS), kept exact by triggers on every insert, delete and update. The snapshots
+    page showed its three default facets by counting the whole index of each column, 200 ms at
+    a million snapshots; with these counts an unfiltered page reads a few hundred rows instead.
+    A filtered page or a search still counts its own rows (archiver/interfaces/counted_facets.py).
+    ``value`` has no declared type so that each value keeps the type the table gave it."""
+    db.execute("CREATE TABLE facet_counts (tbl TEXT NOT NULL, col TEXT NOT NULL, value, "
+               "count INTEGER NOT NULL, PRIMARY KEY (tbl, col, value)) WITHOUT ROWID")
+    for table, columns in COUNTED_FACETS.items():
+        for column in columns:
+            db.execute(f"INSERT INTO facet_counts (tbl, col, value, count) SELECT ?, ?, [{column}], "
+                       f"count(*) FROM [{table}] WHERE [{column}] IS NOT NULL GROUP BY [{column}]",
+                       [table, column])
+        old, new = (_facet_count_change(table, columns, "old", "-1"),
+                    _facet_count_change(table, columns, "new", "1"))
+        db.execute(f"CREATE TRIGGER [{table}_facets_ai] AFTER INSERT ON [{table}] BEGIN\n"
+                   f"{new}\nEND")
+        db.execute(f"CREATE TRIGGER [{table}_facets_ad] AFTER DELETE ON [{table}] BEGIN\n"
+                   f"{old}\nEND")
+        db.execute(f"CREATE TRIGGER [{table}_facets_au] AFTER UPDATE OF "
+                   f"{', '.join(f'[{c}]' for c in columns)} ON [{table}] BEGIN\n"
+                   f"{old}\n{new}\nEND")
+
+
+def _facet_count_change(table: str, columns: tuple[str, ...], row: str, step: str) -> str:
+    """Trigger statements adding ``step`` to the count of each column's value in ``row`` (new, old)."""
+    return "\n".join(
+        f"  INSERT INTO facet_counts (tbl, col, value, count) SELECT '{table}', '{column}', "
+        f"{row}.[{column}], {step} WHERE {row}.[{column}] IS NOT NULL "
+        f"ON CONFLICT DO UPDATE SET count = count + {step};" for column in columns)
