@@ -25,7 +25,6 @@ from datetime import date, datetime
 from email.utils import parsedate_tz
 from itertools import islice
 
-from htmldate.extractors import try_date_expr  # trafilatura's own date parser: regular expressions only here
 from lxml.etree import iterwalk
 from lxml.html import HtmlElement
 
@@ -84,6 +83,10 @@ def text_date(text: str) -> str | None:
     text = " ".join(text.split())
     if not text or len(text) > 80:
         return None
+    # trafilatura's own date parser, regular expressions only here. Imported where it is used:
+    # htmldate loads urllib3 and dateutil, 40 ms that a poll finding every feed unchanged never needs.
+    from htmldate.extractors import try_date_expr
+
     found = try_date_expr(text, "%Y-%m-%d", False, _EARLIEST, _LATEST)
     # htmldate reads a month alone ("02/2022") as its first day: a first needs a 1 in the text
     if found and found.endswith("-01") and not _FIRST.search(text):
