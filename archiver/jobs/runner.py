@@ -19,6 +19,8 @@ from collections import OrderedDict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
+from archiver.store.db import transaction
+
 log = logging.getLogger(__name__)
 
 
@@ -75,12 +77,18 @@ class Runner:
                 time.sleep(pause)  # every waiting host is in its politeness delay
                 continue
             done, _ = wait(self._running, timeout=pause, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = self._running.pop(future)
-                self._busy[job.host] -= 1
-                outcome, follow_ups = job.save(self.db, _result_or_error(future))
-                self._queue(follow_ups, waiting, seen)
-                yield outcome
+            outcomes = []
+            # The jobs that finished together are saved in one unit of work (each save joins
+            # it): one commit instead of one a job, a third of the writer's CPU for a feed
+            # found unchanged. The outcomes are handed out once it is committed.
+            with transaction(self.db):
+                for future in done:
+                    job = self._running.pop(future)
+                    self._busy[job.host] -= 1
+                    outcome, follow_ups = job.save(self.db, _result_or_error(future))
+                    self._queue(follow_ups, waiting, seen)
+                    outcomes.append(outcome)
+            yield from outcomes
 
     def close(self) -> None:
         """Stop the threads without waiting for requests still in flight (each has a deadline)."""
