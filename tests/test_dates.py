@@ -197,3 +197,30 @@ def corpus_article(page_id: str) -> tuple[dict, object]:
 def test_shared_pages(page_id: str, source: str) -> None:
     row, article = corpus_article(page_id)
     assert (article.published, dict(article.sources)["published"]) == (row["date"], source)
+
+
+def test_the_date_search_is_skipped_only_where_it_cannot_change_the_date() -> None:
+    """Every combination of sources on a few days, zones and forms: wherever page_search_matters
+    says trafilatura's date cannot matter, adding any date of its own changes nothing."""
+    from itertools import product
+
+    from archiver.content.dates import page_search_matters
+
+    values = (None, "2023-11-09T05:30:00Z", "2023-11-09T23:30:00+02:00", "2023-11-08", "2023-11-10T12:00:00")
+    shown = (None, "2023-11-08", "2023-11-09")
+    others = ("2023-11-07", "2023-11-08", "2023-11-09", "2023-11-10")
+    skipped = 0
+    for jsonld, og, meta, html, url in product(values, values[:3], values[::2], shown, shown):
+        found = [(source, value) for source, value in
+                 (("jsonld", jsonld), ("og", og), ("meta", meta), ("html", html), ("url", url)) if value]
+        if page_search_matters(found):
+            continue
+        skipped += 1
+        for other in others:
+            assert choose_published([*found, ("trafilatura", other)]) == choose_published(found), (found, other)
+    assert skipped > 100  # the common case: structured data that agrees, or a dateline
+    assert page_search_matters([])
+    assert page_search_matters([("jsonld", "2023-11-09T05:30:00Z")])  # a UTC time, nothing shown: it may shift
+    assert not page_search_matters([("jsonld", "2023-11-09T05:30:00Z"), ("html", "2023-11-08")])
+    assert page_search_matters([("jsonld", "2023-11-09"), ("og", "2023-11-10")])  # its vote may decide
+    assert not page_search_matters([("url", "2023-11-09")])

@@ -268,6 +268,22 @@ def choose_published(found: list[tuple[str, str]]) -> tuple[str, str] | None:
     return source, day
 
 
+def page_search_matters(found: list[tuple[str, str]]) -> bool:
+    """Whether trafilatura's reading of the page (htmldate's search, a tenth of the extraction's
+    CPU, and the one step that may hand free text to dateparser) can change what
+    ``choose_published`` picks from ``found``, the other sources best first. It cannot when the
+    structured sources agree on one day and either state the publisher's zone or come with a
+    dateline (which outranks trafilatura as the day the page shows), nor when, without structured
+    data, the dateline or the URL gives a day (both rank above trafilatura)."""
+    days = [(source, day, value) for source, value in found if (day := iso_date(value) or loose_date(value))]
+    structured = [entry for entry in days if entry[0] in _STRUCTURED]
+    if not structured:
+        return not days
+    if len({day for _, day, _ in structured}) > 1:
+        return True  # its day is one more vote
+    return not has_local_time(structured[0][2]) and not any(source == "html" for source, _, _ in days)
+
+
 _HOUR = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}[T ](\d{1,2}):")
 
 

@@ -39,7 +39,7 @@ from typing import Any
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
-from archiver.content.dates import choose_published, iso_date, loose_date, meta_date
+from archiver.content.dates import choose_published, iso_date, loose_date, meta_date, page_search_matters
 
 log = logging.getLogger(__name__)
 
@@ -470,6 +470,12 @@ def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | 
 def _site_name_only(name: str, source: str, value: str, site_keys: set[str]) -> bool:
     """A title or an author that is the site's name is none."""
     return name in ("title", "author") and _loose(value) in site_keys
+
+
+def date_search_matters(candidates: Candidates) -> bool:
+    """Whether trafilatura's date search can change the publication date ``choose`` picks from
+    these candidates (see archiver.content.dates.page_search_matters)."""
+    return page_search_matters(_ordered("published", candidates.values.get("published", [])))
 
 
 def _ordered(name: str, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
