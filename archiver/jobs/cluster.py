@@ -160,12 +160,12 @@ class WorkerContext:
     """What a job's ``work`` reaches on a worker: the config, a fetcher whose politeness is the
     cluster's, the extraction pool and the robots.txt policy. No database."""
 
-    def __init__(self, config: Config, broker: RedisBroker):
+    def __init__(self, config: Config, broker: RedisBroker, threads: int = 0):
         from archiver.jobs.workers import WorkerPool
 
         self.config = config
         self.broker = broker
-        self.fetcher = Fetcher(config)
+        self.fetcher = Fetcher(config, in_flight=threads)  # each thread may be fetching
         self.gate = ClusterGate(RedisBackend(client=broker.client), config.per_host_connections,
                                 config.per_host_delay, hold=config.deadline + 10)
         self.fetcher.gate = self.gate  # type: ignore[assignment]  # same contract as HostGate
@@ -215,7 +215,7 @@ def serve_worker(config: Config, threads: int, stop: threading.Event) -> None:
     global _context
     broker = connect(config)
     ping(broker)
-    _context = WorkerContext(config, broker)
+    _context = WorkerContext(config, broker, threads)
     worker = dramatiq.Worker(broker, queues={config.queue}, worker_threads=threads, worker_timeout=50)
     worker.start()
     log.info("worker %s: %s threads on queue %r of %s", worker_name(), threads, config.queue,

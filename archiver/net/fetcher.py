@@ -465,17 +465,24 @@ class Fetcher:
     could vet it. What we need of it (timeouts, headers, redirects) is done here.
     """
 
-    def __init__(self, config: Config, resolve: Callable[..., list[Any]] | None = None):
+    def __init__(self, config: Config, resolve: Callable[..., list[Any]] | None = None,
+                 in_flight: int | None = None):
         self.config = config
+        # The most requests this fetcher has in flight at once: the runner's threads
+        # (max_connections), or a cluster worker's when it has more.
+        self.in_flight = max(config.max_connections, in_flight or 0)
         self.gate = HostGate(config.per_host_connections, config.per_host_delay)
         self.backend = GuardedBackend(config.networks, resolve or socket.getaddrinfo)
         self.headers = default_headers(config)
         self._transport = self._build_transport()
 
     def _build_transport(self) -> httpx.HTTPTransport:
-        cfg = self.config
-        limits = httpx.Limits(max_connections=cfg.max_connections * 2,
-                              max_keepalive_connections=cfg.max_connections)
+        # As many connections as requests in flight: to open one for a new host, the pool closes
+        # its oldest idle one. A pool twice that size kept up to as many idle connections again,
+        # and httpcore checks every idle connection (a poll of its socket, and a count of the
+        # whole pool for each) whenever a request starts or ends: over 300 hosts, 15% of a
+        # re-poll's CPU. Pages fetched from 20 hosts go as fast either way.
+        limits = httpx.Limits(max_connections=self.in_flight, max_keepalive_connections=self.in_flight)
         transport = httpx.HTTPTransport(limits=limits, trust_env=False)
         # httpx 0.28 takes no network backend; the pool is rebuilt with ours (same arguments).
         transport._pool = httpcore.ConnectionPool(
