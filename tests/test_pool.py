@@ -1,4 +1,4 @@
-"""The fetcher's connection pool (archiver/net/pool.py): httpcore's own rules, kept in linear time."""
+"""The fetcher's connection pool (LinearPool in archiver/net/fetcher.py): httpcore's own rules, in linear time."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import pytest
 from conftest import Site
 
 from archiver.net import fetcher as fetcher_module
-from archiver.net.fetcher import Fetcher
-from archiver.net.pool import LinearPool
+from archiver.net.fetcher import Fetcher, LinearPool
 from archiver.settings import load_config
 
 # httpcore 1.0.9's ConnectionPool._assign_requests_to_connections, which LinearPool restates.
@@ -61,7 +60,7 @@ def sites() -> Iterator[list[CountingSite]]:
 def test_httpcore_still_has_the_method_linear_pool_restates() -> None:
     source = inspect.getsource(httpcore.ConnectionPool._assign_requests_to_connections)
     assert hashlib.sha256(source.encode()).hexdigest() == HTTPCORE_METHOD_SHA256, (
-        "httpcore's _assign_requests_to_connections changed: compare archiver/net/pool.py with it")
+        "httpcore's _assign_requests_to_connections changed: compare LinearPool in archiver/net/fetcher.py with it")
 
 
 def _scenario(sites: list[CountingSite], tmp_path: Path) -> tuple[list[int], list[int | None]]:

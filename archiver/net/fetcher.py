@@ -56,7 +56,6 @@ import httpcore
 import httpx
 
 from archiver.net.addresses import BlockedAddress, IPNetwork, vet_address
-from archiver.net.pool import LinearPool
 from archiver.settings import Config
 from archiver.content.urls import BadURL, check_url, host_of, redact_url, redact_userinfo
 
@@ -280,6 +279,60 @@ class GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+class LinearPool(httpcore.ConnectionPool):
+    """httpcore's connection pool, with its bookkeeping in linear time.
+
+    Whenever a request starts or ends, ``httpcore.ConnectionPool._assign_requests_to_connections``
+    walks its connections and, for each idle one, counts the whole pool again
+    (``len([connection.is_idle() for connection in self._connections])``, which is only the pool's
+    size): with 32 connections, mostly idle while a run goes from host to host, that is a thousand
+    calls a request, the largest single cost of an unchanged re-poll of 300 hosts (more than a
+    third of its CPU under a profiler; 15% of its CPU measured without one). ``LinearPool`` does the
+    same thing with the size counted once a step. Everything else is httpcore's method as it is in
+    the versions that pyproject.toml admits; ``tests/test_pool.py`` fails when an upgrade changes
+    that method, so that this one is looked at again.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.ConnectionInterface]:
+        closing_connections: list[httpcore.ConnectionInterface] = []
+
+        # Closed connections go, expired ones are closed, and idle ones beyond the keep-alive
+        # limit are closed (httpcore's rule: while the pool holds more connections than that).
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired():
+                self._connections.remove(connection)
+                closing_connections.append(connection)
+            elif connection.is_idle() and len(self._connections) > self._max_keepalive_connections:
+                self._connections.remove(connection)
+                closing_connections.append(connection)
+
+        # Queued requests go to an available connection for their origin, else a new one, else a
+        # new one in place of the oldest idle connection.
+        for pool_request in [request for request in self._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = next((connection for connection in self._connections
+                              if connection.can_handle_request(origin) and connection.is_available()), None)
+            if available is not None:
+                pool_request.assign_to_connection(available)
+                continue
+            if len(self._connections) < self._max_connections:
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+                pool_request.assign_to_connection(connection)
+                continue
+            idle = next((connection for connection in self._connections if connection.is_idle()), None)
+            if idle is not None:
+                self._connections.remove(idle)
+                closing_connections.append(idle)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+                pool_request.assign_to_connection(connection)
+
+        return closing_connections
+
+
 # -- bounded decoding -------------------------------------------------------------------------
 
 class _Decoder:
@@ -482,7 +535,7 @@ class Fetcher:
         # its oldest idle one. A pool twice that size kept up to as many idle connections again,
         # and the pool checks every idle connection (a poll of its socket) whenever a request
         # starts or ends: over 300 hosts, 15% of a re-poll's CPU. Pages fetched from 20 hosts go
-        # as fast either way. LinearPool: see archiver/net/pool.py.
+        # as fast either way. LinearPool: see its docstring.
         limits = httpx.Limits(max_connections=self.in_flight, max_keepalive_connections=self.in_flight)
         transport = httpx.HTTPTransport(limits=limits, trust_env=False)
         # httpx 0.28 takes no network backend; the pool is rebuilt with ours (same arguments).
