@@ -245,6 +245,13 @@ _STRUCTURED = ("jsonld", "og", "meta")
 _SHOWN = ("html", "trafilatura")  # the day the page shows, or htmldate's reading of the page
 
 
+def _days(found: list[tuple[str, str]]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """(source, YYYY-MM-DD, value) of each value that names a day, and those of them from
+    structured sources."""
+    days = [(source, day, value) for source, value in found if (day := iso_date(value) or loose_date(value))]
+    return days, [entry for entry in days if entry[0] in _STRUCTURED]
+
+
 def choose_published(found: list[tuple[str, str]]) -> tuple[str, str] | None:
     """(source, YYYY-MM-DD) of the publication date, from (source, value) pairs best source first.
 
@@ -255,8 +262,7 @@ def choose_published(found: list[tuple[str, str]]) -> tuple[str, str] | None:
     trafilatura's reading of the page) when that is the day before or after: the same moment,
     seen where it was published. Without structured data: the dateline, the URL, trafilatura.
     """
-    days = [(source, day, value) for source, value in found if (day := iso_date(value) or loose_date(value))]
-    structured = [entry for entry in days if entry[0] in _STRUCTURED]
+    days, structured = _days(found)
     if not structured:
         return (days[0][0], days[0][1]) if days else None
     votes = Counter(day for _, day, _ in days)
@@ -275,8 +281,7 @@ def page_search_matters(found: list[tuple[str, str]]) -> bool:
     structured sources agree on one day and either state the publisher's zone or come with a
     dateline (which outranks trafilatura as the day the page shows), nor when, without structured
     data, the dateline or the URL gives a day (both rank above trafilatura)."""
-    days = [(source, day, value) for source, value in found if (day := iso_date(value) or loose_date(value))]
-    structured = [entry for entry in days if entry[0] in _STRUCTURED]
+    days, structured = _days(found)
     if not structured:
         return not days
     if len({day for _, day, _ in structured}) > 1:
