@@ -390,6 +390,34 @@ def test_allowed_name_is_fetched(monkeypatch: pytest.MonkeyPatch, pair: tuple[Si
     assert publisher.hits() == 1
 
 
+def test_address_literals_need_no_resolver_thread(monkeypatch: pytest.MonkeyPatch,
+                                                  pair: tuple[Site, Site]) -> None:
+    """An address literal is read where it is (``AI_NUMERICHOST``), without the thread that
+    bounds a name's lookup; a name still gets that thread. Both answers are vetted alike."""
+    import threading
+
+    publisher, _victim = pair
+    publisher.route("/", article("By address and by name"))
+    fake_dns(monkeypatch, {"publisher.test": lambda: ["127.0.0.2"]})
+    started: list[str] = []
+
+    class Recorded(threading.Thread):
+        def start(self) -> None:
+            started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", Recorded)
+    with Fetcher(load_config()) as client:
+        by_address = client.fetch(f"http://127.0.0.2:{publisher.port}/")
+        assert by_address.ok, by_address
+        assert not [n for n in started if n.startswith("resolve")], started
+        by_name = client.fetch(f"http://publisher.test:{publisher.port}/")
+        blocked = client.fetch(f"http://127.0.0.1:{publisher.port}/")
+    assert by_name.ok, by_name
+    assert [n for n in started if n.startswith("resolve")] == ["resolve publisher.test"], started
+    assert blocked.error == "blocked_address", blocked
+
+
 # -- A.5 DNS rebinding ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("keep_alive", [True, False])
