@@ -9,10 +9,8 @@ from typing import Any, Iterable
 
 import click
 
-from archiver.content.opml import OpmlError, parse_opml
 from archiver.content.urls import BadURL, canonical_url, redact_url
 from archiver.interfaces.cli_common import common_options, progress
-from archiver.interfaces.cli_warc import import_warc
 from archiver.jobs.notify import deliver_before_exit
 from archiver.jobs.pages import PageJob, PageOutcome
 from archiver.jobs.polling import FeedJob, FeedOutcome, poll_once
@@ -212,6 +210,8 @@ def import_command(config: Config, args: tuple[str, ...], workers: int | None) -
     if not files:
         raise click.UsageError(f"give the {fmt.upper()} file(s) to import")
     if fmt == "warc":
+        from archiver.interfaces.cli_warc import import_warc
+
         import_warc(config, [Path(f) for f in files], workers or 1)
         return
     if workers is not None:
@@ -222,6 +222,8 @@ def import_command(config: Config, args: tuple[str, ...], workers: int | None) -
 
 
 def _import_opml(config: Config, name: str) -> None:
+    from archiver.content.opml import OpmlError, parse_opml
+
     try:
         with click.open_file(name, "rb") as opml_file:
             found = parse_opml(opml_file.read(), source=name)

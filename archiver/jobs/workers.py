@@ -4,17 +4,12 @@ and a memory limit per task. A task that overruns is killed with its process, wh
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import resource
 import signal
 import threading
 from concurrent.futures import CancelledError, Future, TimeoutError as FutureTimeout
 from typing import Any, Callable
-
-import pebble
-from pebble.common import ProcessExpired
 
 from archiver.settings import Config
 
@@ -39,6 +34,8 @@ def _start_worker(megabytes: int) -> None:
 
 def _fork_context() -> Any:
     """The forkserver context, whose server has imported and warmed up the extractor."""
+    import multiprocessing
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["archiver.jobs.preload"])
     return context
@@ -47,21 +44,24 @@ def _fork_context() -> Any:
 def start_fork_server() -> None:
     """Start the fork server now rather than at the first task: it imports and warms up the
     extractor (a few tenths of a second) on one core while the caller gets on with its own."""
+    import multiprocessing.forkserver
+
     _fork_context()
     multiprocessing.forkserver.ensure_running()
 
 
 class WorkerPool:
-    """A pool of processes (one per core by default); use as a context manager."""
+    """A pool of processes (one per core by default), started at its first task; use as a
+    context manager."""
 
     def __init__(self, config: Config):
         self.timeout = config.extract_timeout
-        size = self.size = config.workers or os.cpu_count() or 1
-        context = _fork_context()
+        self.size = config.workers or os.cpu_count() or 1
+        self._memory_mb = config.extract_memory_mb
         self._lock = threading.Lock()
         self._outstanding: set[Future[Any]] = set()
-        self._pool = pebble.ProcessPool(max_workers=size, initializer=_start_worker,
-                                        initargs=(config.extract_memory_mb,), context=context)
+        self._pool: Any = None
+        self._stopped = False
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -69,22 +69,38 @@ class WorkerPool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _started(self) -> Any:
+        """The pebble pool, made at the first task: a run that parses nothing (an unchanged
+        re-poll) never imports pebble and multiprocessing, 20 ms of its start-up."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the worker pool is stopped")
+            if self._pool is None:
+                import pebble
+
+                self._pool = pebble.ProcessPool(max_workers=self.size, initializer=_start_worker,
+                                                initargs=(self._memory_mb,), context=_fork_context())
+            return self._pool
+
     def stop(self) -> None:
         """Start stopping the workers without waiting for them (``close`` waits)."""
         # pebble leaves futures still pending at stop() unresolved forever: cancel them first,
         # so that a thread waiting on one (a run ending abnormally) is released.
         with self._lock:
             outstanding, self._outstanding = self._outstanding, set()
+            pool, self._stopped = self._pool, True
         for future in outstanding:
             future.cancel()
-        self._pool.stop()
+        if pool is not None:
+            pool.stop()
 
     def close(self) -> None:
         self.stop()
-        self._pool.join(timeout=5)
+        if self._pool is not None:
+            self._pool.join(timeout=5)
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        future = self._pool.submit(fn, self.timeout, *args, **kwargs)
+        future = self._started().submit(fn, self.timeout, *args, **kwargs)
         with self._lock:
             self._outstanding.add(future)
         future.add_done_callback(self._forget)
@@ -101,6 +117,8 @@ class WorkerPool:
 
     def result(self, future: Future[Any]) -> Any:
         """The result of a task from ``submit``, its failures classified as ``call`` says."""
+        from pebble.common import ProcessExpired
+
         try:
             return future.result()
         except FutureTimeout:
