@@ -71,6 +71,28 @@ def test_moscow_times_feed(site: Site, tmp_path: Path) -> None:
     assert db_rows(db, "SELECT outcome FROM captures WHERE kind = 'feed' ORDER BY id DESC LIMIT 1") == [("not_modified",)]
 
 
+def test_an_unchanged_re_poll_starts_no_worker_pool_and_no_extractor(site: Site, tmp_path: Path) -> None:
+    """An unchanged re-poll (every feed 304) parses and extracts nothing: it neither starts the
+    worker pool nor imports pebble, multiprocessing or lxml (about 50 ms of its start-up)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    page = site.route("/a", article_page("Only once", LOREM))
+    etag_route(site, "/feed", rss([("Only once", page)]))
+    assert run_cli("add", site.url("/feed")).code == 0
+    first = run_cli("poll")
+    assert first.code == 0 and "1 new snapshots" in first.out, first
+    with sqlite3.connect(tmp_path / "archive.db") as conn:  # feeds only, as the benchmark does
+        conn.execute("UPDATE pages SET next_check_at = NULL")
+    probe = ("import sys\nfrom archiver.interfaces.cli import cli\n"
+             "cli(['poll', '--all'], standalone_mode=False)\n"
+             "print(*(name in sys.modules for name in ('pebble', 'multiprocessing', 'lxml')))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "1 not modified" in proc.stdout.replace("(", ""), proc.stdout + proc.stderr
+    assert proc.stdout.split()[-3:] == ["False", "False", "False"], proc.stdout + proc.stderr
+
+
 def test_same_article_in_two_feeds(site: Site, tmp_path: Path) -> None:
     """Done-when 3: one page, one snapshot, two entries."""
     story = site.route("/story", article_page("Shared story", LOREM))
