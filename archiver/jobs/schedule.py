@@ -35,20 +35,22 @@ def page_next_check(now: datetime, last_changed: datetime | None, watch_every: f
 
 def backoff_delay(error_count: int, cap: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter on the upper half: base * 2^(n-1), capped."""
-    rng = rng or random.Random()
+    draw = rng.random if rng else random.random
     ceiling = min(cap, BACKOFF_BASE * 2 ** max(0, min(error_count - 1, 30)))
-    return ceiling / 2 + rng.random() * ceiling / 2
+    return ceiling / 2 + draw() * ceiling / 2
 
 
 def feed_interval(entry_times: Sequence[datetime], now: datetime, asked: float | None,
                   lo: float, hi: float, rng: random.Random | None = None) -> float:
     """Seconds until the next poll: a week over the entries of the last week, clamped to
     [lo, hi], never shorter than what the feed asked (ttl, max-age, Expires), with jitter."""
-    rng = rng or random.Random()
+    # The module's generator when none is given: a new random.Random() seeds itself from
+    # 2.5 kB of os.urandom, 1% of an unchanged re-poll's CPU when made for every feed.
+    draw = rng.random if rng else random.random
     week = 7 * 86400
     recent = [t for t in entry_times if 0 <= (now - t).total_seconds() <= week]
     interval = week / len(recent) if recent else hi
     interval = min(hi, max(lo, interval))
     if asked:
         interval = max(interval, asked)
-    return interval * (1 + 0.1 * rng.random())  # only later, so a feed's ask is never undercut
+    return interval * (1 + 0.1 * draw())  # only later, so a feed's ask is never undercut
