@@ -805,6 +805,32 @@ def test_tls_stall_after_handshake(monkeypatch: pytest.MonkeyPatch,
         server.close()
 
 
+def test_certificates_are_checked_and_loaded_only_for_https(monkeypatch: pytest.MonkeyPatch,
+                                                             tls_files: tuple[Path, Path]) -> None:
+    """The CA bundle is loaded at the first https connection, not when the fetcher is made (a
+    run over plain http never spends those 20 ms), and the context that is loaded checks
+    certificates: a self-signed one is refused as ``tls``."""
+    server = tls_server(tls_files)
+    loads: list[Any] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    try:
+        server.route("/ok", lambda out, request: out.respond(b"fine"))
+        with Fetcher(load_config()) as fetcher:
+            assert loads == []
+            result = fetcher.fetch(server.url("/ok"))
+            again = fetcher.fetch(server.url("/ok"))
+        assert result.error == again.error == "tls", result
+        assert len(loads) == 1, loads
+    finally:
+        server.close()
+
+
 def test_resolver_that_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     """SECURITY.md B.19 (in process): a DNS lookup that hangs (the system resolver has no
     timeout we control) still ends at the whole-request deadline, as ``deadline``."""
