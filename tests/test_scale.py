@@ -233,16 +233,16 @@ def test_feed_health_shows_the_first_200_of_what_it_showed(tmp_path: Path) -> No
 FACETS = ("sitename", "language", "hostname")
 
 
-def counted(db: Any) -> dict[str, list[tuple[Any, int]]]:
+def counted(db: Any, table: str = "snapshots", columns: tuple[str, ...] = FACETS) -> dict[str, list[tuple[Any, int]]]:
     return {column: [tuple(row) for row in db.execute(
-        "SELECT value, count FROM facet_counts WHERE tbl = 'snapshots' AND col = ? AND count > 0 "
-        "ORDER BY value", [column])] for column in FACETS}
+        "SELECT value, count FROM facet_counts WHERE tbl = ? AND col = ? AND count > 0 "
+        "ORDER BY value", [table, column])] for column in columns}
 
 
-def grouped(db: Any) -> dict[str, list[tuple[Any, int]]]:
+def grouped(db: Any, table: str = "snapshots", columns: tuple[str, ...] = FACETS) -> dict[str, list[tuple[Any, int]]]:
     return {column: [tuple(row) for row in db.execute(
-        f"SELECT {column}, count(*) FROM snapshots WHERE {column} IS NOT NULL GROUP BY {column} "
-        f"ORDER BY {column}")] for column in FACETS}
+        f"SELECT {column}, count(*) FROM {table} WHERE {column} IS NOT NULL GROUP BY {column} "
+        f"ORDER BY {column}")] for column in columns}
 
 
 def test_facet_counts_follow_every_write_to_snapshots(tmp_path: Path) -> None:
@@ -273,3 +273,40 @@ def test_an_archive_from_before_facet_counts_gets_them_counted(tmp_path: Path) -
     db = open_db(path)
     assert counted(db) == grouped(db)
     assert ("Written before", 3) in counted(db)["sitename"]
+
+
+PAGE_FACETS = ("state", "last_status")
+
+
+def test_facet_counts_follow_every_write_to_pages(tmp_path: Path) -> None:
+    db = build(tmp_path / "a.db")
+    assert counted(db, "pages", PAGE_FACETS) == grouped(db, "pages", PAGE_FACETS) == {
+        "state": [("active", 30)], "last_status": []}
+    with transaction(db):
+        db.execute("UPDATE pages SET last_status = 200 WHERE id <= 20")
+        db.execute("UPDATE pages SET last_status = 304, last_checked_at = 'x' WHERE id <= 5")
+        db.execute("UPDATE pages SET state = 'removed', last_status = 404 WHERE id = 6")
+        db.execute("UPDATE pages SET last_status = NULL WHERE id = 7")
+        db.execute("UPDATE pages SET last_checked_at = 'y' WHERE id <= 10")  # neither column
+        db.execute("UPDATE pages SET state = state, last_status = last_status WHERE id <= 10")  # unchanged
+    db.execute("PRAGMA foreign_keys = OFF")
+    with transaction(db):
+        db.execute("DELETE FROM pages WHERE id IN (8, 25)")
+    assert counted(db, "pages", PAGE_FACETS) == grouped(db, "pages", PAGE_FACETS) == {
+        "state": [("active", 27), ("removed", 1)], "last_status": [(200, 12), (304, 5), (404, 1)]}
+
+
+def test_an_archive_from_before_page_facet_counts_gets_them_counted(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    db = build(path)
+    for trigger in ("pages_facets_ai", "pages_facets_ad", "pages_facets_au"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("DELETE FROM facet_counts WHERE tbl = 'pages'")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_page_facet_counts'")
+    with transaction(db):  # written while nothing counted: the upgrade counts what is there
+        db.execute("UPDATE pages SET last_status = 304 WHERE id < 4")
+    db.conn.close()
+    db = open_db(path)
+    assert counted(db, "pages", PAGE_FACETS) == grouped(db, "pages", PAGE_FACETS)
+    assert counted(db, "pages", PAGE_FACETS)["last_status"] == [(304, 3)]
+    assert counted(db) == grouped(db)  # the snapshots' counts are left as they were

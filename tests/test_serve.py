@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import sqlite3
 import os
 import re
 import socket
@@ -396,6 +397,31 @@ def test_snapshot_facets_are_read_from_kept_counts_and_count_a_filtered_page(ser
     page = server.get("/archive/snapshots").text
     assert "sitename" in page and "(counted)" not in page
     assert f"hostname={host}" in page  # each value links to the page filtered by it
+
+
+def test_page_facets_are_read_from_kept_counts(server: ArchiveServer, archive: Archive) -> None:
+    db = Database(archive.db)
+    whole = server.get("/archive/pages.json").json()["facet_results"]
+    assert set(whole) == {"state", "last_status"}
+    for column, facet in whole.items():
+        assert facet["type"] == "column" and not facet["hideable"]
+        assert _facet_counts(facet) == [tuple(row) for row in db.execute(
+            f"SELECT {column}, count(*) AS n FROM pages WHERE {column} IS NOT NULL GROUP BY {column} "
+            f"ORDER BY n DESC, {column} LIMIT 5")]
+    assert sum(n for _, n in _facet_counts(whole["state"])) == db.execute("SELECT count(*) FROM pages").fetchone()[0]
+    # the unfiltered page reads the kept counts (shown here by moving one), a filtered one counts
+    with sqlite3.connect(archive.db) as conn:
+        conn.execute("UPDATE facet_counts SET count = count + 1000 WHERE tbl = 'pages' AND col = 'state' AND count > 0")
+    try:
+        moved = server.get("/archive/pages.json").json()["facet_results"]["state"]
+    finally:
+        with sqlite3.connect(archive.db) as conn:
+            conn.execute("UPDATE facet_counts SET count = count - 1000 WHERE tbl = 'pages' AND col = 'state' AND count > 1000")
+    assert [n - 1000 for _, n in _facet_counts(moved)] == [n for _, n in _facet_counts(whole["state"])]
+    status = whole["last_status"]["results"][0]["value"]
+    narrowed = server.get(f"/archive/pages.json?last_status={status}").json()["facet_results"]
+    assert _facet_counts(narrowed["last_status"]) == [(status, db.execute(
+        "SELECT count(*) FROM pages WHERE last_status = ?", [status]).fetchone()[0])]
 
 
 def test_canned_queries_on_a_full_archive(server: ArchiveServer, archive: Archive) -> None:
