@@ -10,7 +10,7 @@ from typing import Any
 
 from datasette.utils import escape_fts
 
-from archiver.interfaces.datasette_plugin import LATEST_ARTICLES_SQL
+from archiver.interfaces.datasette_plugin import LATEST_ARTICLES_SQL, TROUBLED_FEEDS_SQL
 from archiver.interfaces.lean_search import LeanPage, lean_search_clause, lean_search_query
 from archiver.interfaces.serve import load_metadata
 from archiver.store.db import ensure_page, insert_snapshot, iso, open_db, transaction
@@ -228,6 +228,24 @@ def test_feed_health_shows_the_first_200_of_what_it_showed(tmp_path: Path) -> No
     new = db.execute(query("feed_health")).fetchall()
     assert len(new) == 200 and new == old[:200]
     assert {row[2] for row in new} >= {"ok", "gone", "blocked", "backoff", "failing"}
+
+
+def test_the_front_page_reads_only_the_feeds_in_trouble(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "a.db")
+    with transaction(db):
+        for n in range(300):
+            state = "gone" if n % 23 == 0 else "backoff" if n % 19 == 0 else "paused" if n % 29 == 0 else "active"
+            db["feeds"].insert({"url": f"https://f.example/{n}.xml", "state": state,
+                                "error_count": n % 4 if n % 13 == 0 else 0,
+                                "last_checked_at": iso(START + timedelta(minutes=n * 37 % 1000, seconds=n))})
+    steps = plan(db, TROUBLED_FEEDS_SQL, {"limit": 20})
+    assert any("idx_feeds_trouble" in step for step in steps), steps
+    read_all = TROUBLED_FEEDS_SQL.replace("from feeds", "from feeds not indexed")
+    for limit in (5, 20, 1000):
+        shown = db.execute(TROUBLED_FEEDS_SQL, {"limit": limit}).fetchall()
+        assert shown and shown == db.execute(read_all, {"limit": limit}).fetchall()
+    assert len(db.execute(TROUBLED_FEEDS_SQL, {"limit": 1000}).fetchall()) == len(db.execute(
+        "SELECT 1 FROM feeds NOT INDEXED WHERE state IN ('backoff', 'gone') OR error_count > 0").fetchall())
 
 
 FACETS = ("sitename", "language", "hostname")

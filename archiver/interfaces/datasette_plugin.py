@@ -468,6 +468,7 @@ cross join snapshots s on s.page_id = p.id
 order by p.id desc
 limit :limit
 """
+# The WHERE clause is idx_feeds_trouble's (m015 in archiver/store/db.py): keep them the same.
 TROUBLED_FEEDS_SQL = """
 select id, coalesce(title, url) as title, url, state, last_status, error_count, last_error,
   last_checked_at

@@ -627,3 +627,12 @@ def _facet_count_change(table: str, columns: tuple[str, ...], row: str, step: st
         f"  INSERT INTO facet_counts (tbl, col, value, count) SELECT '{table}', '{column}', "
         f"{row}.[{column}], {step} WHERE {row}.[{column}] IS NOT NULL "
         f"ON CONFLICT DO UPDATE SET count = count + {step};" for column in columns)
+
+
+@migrations()
+def m015_troubled_feeds_index(db: sqlite_utils.Database) -> None:
+    """The feeds in trouble, for the front page (TROUBLED_FEEDS_SQL in
+    archiver/interfaces/datasette_plugin.py, whose WHERE clause this is word for word, which is
+    what lets SQLite use it): it read all 100,000 feeds at full size, 36 to 80 ms of the page."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_feeds_trouble ON feeds(last_checked_at) "
+               "WHERE state IN ('backoff', 'gone') OR error_count > 0")
