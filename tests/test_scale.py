@@ -227,6 +227,8 @@ def test_feed_health_shows_the_first_200_of_what_it_showed(tmp_path: Path) -> No
     old = db.execute(OLD_FEED_HEALTH).fetchall()
     new = db.execute(query("feed_health")).fetchall()
     assert len(new) == 200 and new == old[:200]
+    steps = plan(db, query("feed_health"))
+    assert any("idx_feeds_unhealthy" in step for step in steps), steps  # the unhealthy ones only
     assert {row[2] for row in new} >= {"ok", "gone", "blocked", "backoff", "failing"}
 
 

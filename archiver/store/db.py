@@ -636,3 +636,11 @@ def m015_troubled_feeds_index(db: sqlite_utils.Database) -> None:
     what lets SQLite use it): it read all 100,000 feeds at full size, 36 to 80 ms of the page."""
     db.execute("CREATE INDEX IF NOT EXISTS idx_feeds_trouble ON feeds(last_checked_at) "
                "WHERE state IN ('backoff', 'gone') OR error_count > 0")
+
+
+@migrations()
+def m016_unhealthy_feeds_index(db: sqlite_utils.Database) -> None:
+    """The feeds whose health is not 'ok', for the canned query feed_health (metadata.json, whose
+    WHERE clause this is word for word): it read all 100,000 feeds at full size, 40 to 80 ms."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_feeds_unhealthy ON feeds(last_checked_at) "
+               "WHERE state != 'active' OR last_status IN (401, 403) OR error_count > 0")
