@@ -280,19 +280,34 @@ def test_facet_counts_follow_every_write_to_snapshots(tmp_path: Path) -> None:
     assert ("Renamed", 2) in counted(db)["sitename"] and ("de", 1) in counted(db)["language"]
 
 
-def test_an_archive_from_before_facet_counts_gets_them_counted(tmp_path: Path) -> None:
-    path = tmp_path / "a.db"
+COUNTING = (("m013_facet_counts", "snapshots"), ("m014_page_facet_counts", "pages"))
+
+
+def archive_before(path: Path, migration: str) -> Any:
+    """An archive built, then taken back to before ``migration`` (and those after it) counted
+    facets: their triggers, counts and records gone (and facet_counts itself, before m013)."""
     db = build(path)
-    for trigger in ("snapshots_facets_ai", "snapshots_facets_ad", "snapshots_facets_au"):
-        db.execute(f"DROP TRIGGER {trigger}")
-    db.execute("DROP TABLE facet_counts")
-    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_facet_counts'")
+    first = [name for name, _ in COUNTING].index(migration)
+    for name, table in COUNTING[first:]:
+        for trigger in ("ai", "ad", "au"):
+            db.execute(f"DROP TRIGGER {table}_facets_{trigger}")
+        db.execute("DELETE FROM facet_counts WHERE tbl = ?", [table])
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [name])
+    if first == 0:
+        db.execute("DROP TABLE facet_counts")
+    return db
+
+
+def test_an_archive_from_before_facet_counts_gets_them_counted(tmp_path: Path) -> None:
+    db = archive_before(tmp_path / "a.db", "m013_facet_counts")
     with transaction(db):  # written while nothing counted: the upgrade counts what is there
         db.execute("UPDATE snapshots SET sitename = 'Written before' WHERE id < 4")
+        db.execute("UPDATE pages SET last_status = 304 WHERE id < 3")
     db.conn.close()
-    db = open_db(path)
+    db = open_db(tmp_path / "a.db")
     assert counted(db) == grouped(db)
     assert ("Written before", 3) in counted(db)["sitename"]
+    assert counted(db, "pages", PAGE_FACETS) == grouped(db, "pages", PAGE_FACETS)
 
 
 PAGE_FACETS = ("state", "last_status")
@@ -317,16 +332,11 @@ def test_facet_counts_follow_every_write_to_pages(tmp_path: Path) -> None:
 
 
 def test_an_archive_from_before_page_facet_counts_gets_them_counted(tmp_path: Path) -> None:
-    path = tmp_path / "a.db"
-    db = build(path)
-    for trigger in ("pages_facets_ai", "pages_facets_ad", "pages_facets_au"):
-        db.execute(f"DROP TRIGGER {trigger}")
-    db.execute("DELETE FROM facet_counts WHERE tbl = 'pages'")
-    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_page_facet_counts'")
+    db = archive_before(tmp_path / "a.db", "m014_page_facet_counts")
     with transaction(db):  # written while nothing counted: the upgrade counts what is there
         db.execute("UPDATE pages SET last_status = 304 WHERE id < 4")
     db.conn.close()
-    db = open_db(path)
+    db = open_db(tmp_path / "a.db")
     assert counted(db, "pages", PAGE_FACETS) == grouped(db, "pages", PAGE_FACETS)
     assert counted(db, "pages", PAGE_FACETS)["last_status"] == [(304, 3)]
     assert counted(db) == grouped(db)  # the snapshots' counts are left as they were
