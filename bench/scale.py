@@ -119,11 +119,14 @@ def disk_share(db_path: Path, counts: dict[str, int]) -> None:
 
 def bodies_against_plain_zstd(db_path: Path, sample: int = 5000) -> None:
     """What the bodies take against per-body zstd (each compressed alone, at the same level), on
-    an even sample of them: every body is read back through the store, as `backup` reads it."""
+    an even sample of them: every body is read back through the store, as `backup` reads it. Also
+    split by what each was stored against: an earlier body of its own page (a page that changed a
+    little: where bodies repeat most of their bytes), a body of another page (the site's
+    template), or nothing."""
     db = open_db(db_path)
     last = db.execute("SELECT max(rowid) FROM bodies").fetchone()[0] or 0
     step = max(1, last // sample)
-    stored = plain = count = against = 0
+    sizes: list[tuple[str, str | None, int, int]] = []  # sha256, reference, stored, alone
     started = time.perf_counter()
     for rowid in range(1, last + 1, step):
         row = db.execute("SELECT sha256, data, dict_sha256 FROM bodies WHERE rowid = ?", [rowid]).fetchone()
@@ -131,14 +134,26 @@ def bodies_against_plain_zstd(db_path: Path, sample: int = 5000) -> None:
             continue
         sha256, data, reference = row
         body = load_body(db, sha256) or b""
-        stored += len(data)
-        plain += len(compress_body(body)[1])
-        count += 1
-        against += reference is not None
+        sizes.append((sha256, reference, len(data), len(compress_body(body)[1])))
+    read = time.perf_counter() - started
+    wanted = {sha for sha, _, _, _ in sizes} | {ref for _, ref, _, _ in sizes if ref}
+    page_of = {sha: page for sha, page in db.execute(
+        "SELECT body_sha256, page_id FROM captures WHERE body_sha256 IS NOT NULL") if sha in wanted}
     db.conn.close()
-    report("bodies against per-body zstd", f"{plain / max(stored, 1):.1f}x smaller",
-           f"({count:,} bodies sampled, {against:,} stored against another; "
-           f"read in {time.perf_counter() - started:.1f} s)")
+    stored, alone = sum(s[2] for s in sizes), sum(s[3] for s in sizes)
+    against = sum(1 for s in sizes if s[1])
+    report("bodies against per-body zstd", f"{alone / max(stored, 1):.1f}x smaller",
+           f"({len(sizes):,} bodies sampled, {against:,} stored against another; read in {read:.1f} s)")
+    kinds: dict[str, list[tuple[int, int]]] = {}
+    for sha, reference, size, plain in sizes:
+        same_page = reference is not None and page_of.get(sha) is not None and page_of.get(sha) == page_of.get(reference)
+        kind = "its own page's earlier body" if same_page else "another page's body" if reference else "nothing"
+        kinds.setdefault(kind, []).append((size, plain))
+    for kind in ("its own page's earlier body", "another page's body", "nothing"):
+        rows = kinds.get(kind, [])
+        if rows:
+            report(f"  stored against {kind}", f"{sum(p for _, p in rows) / max(sum(s for s, _ in rows), 1):.1f}x smaller",
+                   f"({len(rows):,} of the sampled bodies)")
 
 
 # -- the loopback site the due pages point at ---------------------------------------------------
