@@ -23,7 +23,7 @@ from sqlite_utils import Database
 from conftest import Site, assert_clean_error, moscow_site, run_cli
 from archiver.interfaces.datasette_plugin import Segment, inline_script_hashes, web_url, word_diff
 from archiver.interfaces.serve import DATASETTE_SETTINGS, load_metadata
-from archiver.store.db import find_page_id, insert_snapshot, open_db, transaction, utcnow
+from archiver.store.db import ensure_page, find_page_id, insert_snapshot, open_db, transaction, utcnow
 from archiver.content.urls import canonical_url
 
 QUERIES = ("latest_articles", "changed_articles", "feed_health", "recent_failures", "url_history")
@@ -445,6 +445,33 @@ def test_page_facets_are_read_from_kept_counts(server: ArchiveServer, archive: A
     narrowed = server.get(f"/archive/pages.json?last_status={status}").json()["facet_results"]
     assert _facet_counts(narrowed["last_status"]) == [(status, db.execute(
         "SELECT count(*) FROM pages WHERE last_status = ?", [status]).fetchone()[0])]
+
+
+def test_an_archive_whose_counts_are_not_kept_yet_gets_its_facets_counted(tmp_path: Path) -> None:
+    """`serve` never migrates: on an archive that no version keeping the pages' counts has opened
+    yet, the pages page counts its facets itself rather than show empty ones."""
+    import asyncio
+
+    from archiver.interfaces.serve import build_datasette
+
+    db = open_db(tmp_path / "a.db")
+    with transaction(db):
+        for number in range(4):
+            ensure_page(db, f"https://p.example/{number}", "2024-01-01T00:00:00+00:00")
+        db.execute("UPDATE pages SET last_status = 200")
+    for trigger in ("ai", "ad", "au"):  # as before m014_page_facet_counts
+        db.execute(f"DROP TRIGGER pages_facets_{trigger}")
+    db.execute("DELETE FROM facet_counts WHERE tbl = 'pages'")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_page_facet_counts'")
+    db.conn.close()
+
+    async def facets() -> dict[str, Any]:
+        reply = await build_datasette(tmp_path / "a.db").client.get("/archive/pages.json")
+        return dict(reply.json()["facet_results"])
+
+    shown = asyncio.run(facets())
+    assert _facet_counts(shown["state"]) == [("active", 4)]
+    assert _facet_counts(shown["last_status"]) == [(200, 4)]
 
 
 def test_canned_queries_on_a_full_archive(server: ArchiveServer, archive: Archive) -> None:

@@ -1,14 +1,17 @@
 """Facets whose counts over the whole table are read from ``facet_counts`` instead of counted.
 
-A table's default facets are counted on every visit of its page. Datasette counts a column
-facet with ``GROUP BY`` over the whole table: at a million snapshots each of the three default
-facets read a million index entries, 55 to 75 ms each, one after the other. The archive keeps
-those counts up to date as snapshots are written (``m013_facet_counts`` in archiver/store/db.py),
-so the unfiltered page reads them: a few hundred rows.
+A table's default facets are counted on every visit of its page. Datasette counts a column facet
+with ``GROUP BY`` over the whole table: at a million snapshots each of the three default facets
+read a million index entries, 55 to 75 ms each, one after the other. The archive keeps those
+counts up to date as snapshots and pages are written (``m013_facet_counts`` and
+``m014_page_facet_counts`` in archiver/store/db.py), so the unfiltered page reads them: a few
+hundred rows.
 
 metadata.json names such a facet ``{"counted": "sitename"}``. It shows and links as Datasette's
 column facet does. A page narrowed by a filter, a search or a later page (whose SQL has a
-``where``) gets Datasette's own count of its rows, as does a column the archive does not count.
+``where``) gets Datasette's own count of its rows, as does a column the archive does not count,
+or a table whose counting migration has not run yet (``m013``, ``m014``: `serve` opens an archive
+read-only and never migrates it).
 """
 
 from __future__ import annotations
@@ -49,6 +52,12 @@ class CountedFacet(ColumnFacet):  # type: ignore[misc]
             return None
         size = self.get_facet_size()
         try:
+            # Kept only once the migration that counts this table has run: `serve` never
+            # migrates, and may be started on an archive a newer version has not opened yet.
+            if not (await self.ds.execute(
+                    self.database, "select 1 from sqlite_master where type = 'trigger' and name = :name",
+                    {"name": f"{self.table}_facets_ai"})).rows:
+                return None
             rows = (await self.ds.execute(
                 self.database,
                 "select value, count from facet_counts where tbl = :table and col = :column "
