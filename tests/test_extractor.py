@@ -17,6 +17,7 @@ import pytest
 from archiver.content.extractor import (
     Article,
     ExtractionError,
+    catstags,
     decode_html,
     extract_article,
     is_html,
@@ -344,6 +345,57 @@ def test_fields_have_the_documented_types() -> None:
     assert "\n\n" not in article.text and article.text == article.text.strip()
     assert article.text.split("\n")[0].startswith("Paragraph 1:")  # the <h1> is the title, not text
     assert article.text.count("\n") == 4  # five paragraphs, one per line
+
+
+# --------------------------------------------------------------------------- categories and tags
+
+# trafilatura 2.x's extract_catstags, which archiver.content.extractor.catstags restates in part.
+EXTRACT_CATSTAGS_SHA256 = "3f8fb883298aab2e249b67c7f17d51074f4182f992fd53a540e58b819ba95515"
+
+
+def test_trafilatura_still_has_the_catstags_search_that_catstags_skips() -> None:
+    import hashlib
+    import inspect
+
+    import trafilatura.metadata
+
+    source = inspect.getsource(trafilatura.metadata.extract_catstags)
+    assert hashlib.sha256(source.encode()).hexdigest() == EXTRACT_CATSTAGS_SHA256, (
+        "trafilatura's extract_catstags changed: compare catstags in archiver/content/extractor.py with it")
+
+
+def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
+    import trafilatura
+    import trafilatura.metadata
+
+    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+    found = {"category": 0, "tag": 0}
+    for row in rows:
+        html, _ = decode_html(gzip.decompress((CORPUS / row["html"]).read_bytes()), "text/html")
+        tree = trafilatura.load_html(html)
+        for kind in found:
+            theirs = trafilatura.metadata.extract_catstags(kind, tree)
+            assert catstags(kind, tree) == theirs, (row["html"], kind)
+            found[kind] += bool(theirs)
+    assert len(rows) >= 391 and min(found.values()) >= 20  # pages with some of each were compared
+
+
+@pytest.mark.parametrize("head, body, categories, tags", [
+    ('<meta property="article:section" content="Politics">', "", ["Politics"], []),
+    ("", '<div class="entry-meta"><a href="/category/sport/">Sport</a> <a href="/tag/cup/">Cup</a></div>',
+     ["Sport"], ["Cup"]),
+    ('<meta property="article:section" content="Politics">',
+     '<div class="post-meta"><a href="/categories/world/">World</a></div>', ["World"], []),
+    ("", '<div class="entry-meta"><a href="/sport/">Sport</a></div>', [], []),
+])
+def test_catstags_links_and_the_section_fallback(head: str, body: str, categories: list[str],
+                                                 tags: list[str]) -> None:
+    import trafilatura
+    import trafilatura.metadata
+
+    tree = trafilatura.load_html(f"<html><head>{head}</head><body><article><p>Text.</p>{body}</article></body></html>")
+    assert catstags("category", tree) == trafilatura.metadata.extract_catstags("category", tree) == categories
+    assert catstags("tag", tree) == trafilatura.metadata.extract_catstags("tag", tree) == tags
 
 
 # --------------------------------------------------------------------------- the scoring module

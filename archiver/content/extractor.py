@@ -302,13 +302,33 @@ def trafilatura_guesses(tree: HtmlElement, url: str, *, need_author: bool, need_
         document.hostname = meta.extract_domain(document.url, fast=True)
     document.date = meta.find_date(tree, **{**_DATE_PARAMS, "url": document.url}) if need_date else None
     _guess_sitename(document, tree)
-    document.categories = document.categories or meta.extract_catstags("category", tree)
-    document.tags = document.tags or meta.extract_catstags("tag", tree)
+    document.categories = document.categories or catstags("category", tree)
+    document.tags = document.tags or catstags("tag", tree)
     document.clean_and_trim()
     return document
 
 
 _DATE_PARAMS = trafilatura.settings.set_date_params(True)
+# A link whose address names a category (/category/, /categories/...) or a tag (/tag/, /tags/...):
+# the only kind trafilatura.metadata.extract_catstags keeps from its searches.
+_CATSTAGS_LINK = {"category": XPath("boolean(//a[contains(@href, '/categor')])"),
+                  "tag": XPath("boolean(//a[contains(@href, '/tag')])")}
+_SECTION_META = XPath('.//head//meta[@property="article:section" or contains(@name, "subject")][@content]')
+
+
+def catstags(metatype: str, tree: HtmlElement) -> list[str]:
+    """``trafilatura.metadata.extract_catstags``: the same list, without its searches of the whole
+    page where none can find anything. Each search (six for categories, four for tags, 2.4 ms a
+    page together) keeps only links whose address has ``/categor`` or ``/tag`` in it; a page with
+    no such link (three in four) goes straight to the fallback, which for categories is the
+    ``article:section`` and subject <meta>, read here as trafilatura reads them."""
+    if _CATSTAGS_LINK[metatype](tree):
+        return list(trafilatura.metadata.extract_catstags(metatype, tree))
+    if metatype != "category":
+        return []
+    sections = [element.attrib["content"] for element in _SECTION_META(tree)]
+    processed = (trafilatura.metadata.line_processing(section) for section in sections if section)
+    return [value for value in dict.fromkeys(processed) if value]
 _STRONG = ("jsonld", "og", "html")  # sources that make trafilatura's own search unneeded
 
 
