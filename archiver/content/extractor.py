@@ -309,6 +309,7 @@ def trafilatura_guesses(tree: HtmlElement, url: str, *, need_author: bool, need_
 
 
 _DATE_PARAMS = trafilatura.settings.set_date_params(True)
+_STRONG = ("jsonld", "og", "html")  # sources that make trafilatura's own search unneeded
 # A link whose address names a category (/category/, /categories/...) or a tag (/tag/, /tags/...):
 # the only kind trafilatura.metadata.extract_catstags keeps from its searches.
 _CATSTAGS_LINK = {"category": XPath("boolean(//a[contains(@href, '/categor')])"),
@@ -329,7 +330,6 @@ def catstags(metatype: str, tree: HtmlElement) -> list[str]:
     sections = [element.attrib["content"] for element in _SECTION_META(tree)]
     processed = (trafilatura.metadata.line_processing(section) for section in sections if section)
     return [value for value in dict.fromkeys(processed) if value]
-_STRONG = ("jsonld", "og", "html")  # sources that make trafilatura's own search unneeded
 
 
 def _guess_sitename(document: Any, tree: HtmlElement) -> None:
