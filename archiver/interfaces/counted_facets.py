@@ -16,13 +16,12 @@ read-only and never migrates it).
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from datasette.facets import ColumnFacet
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
-from archiver.store.db import COUNTED_FACETS
+from archiver.store.db import COUNTED_FACETS, facet_trigger
 
 
 class CountedFacet(ColumnFacet):  # type: ignore[misc]
@@ -31,9 +30,11 @@ class CountedFacet(ColumnFacet):  # type: ignore[misc]
     async def facet_results(self) -> tuple[list[dict[str, Any]], list[str]]:
         results: list[dict[str, Any]] = []
         timed_out: list[str] = []
-        for source_and_config in self.get_configs():
+        configs = self.get_configs()
+        kept = bool(configs) and await self._kept()
+        for source_and_config in configs:
             column = source_and_config["config"].get("column") or source_and_config["config"]["simple"]
-            shown = await self._counted(column, source_and_config["source"])
+            shown = await self._counted(column, source_and_config["source"]) if kept else None
             if shown is None:  # filtered, or not counted: Datasette's own count of these rows
                 shown, late = await self._counted_by_datasette(source_and_config)
                 timed_out.extend(late)
@@ -47,24 +48,25 @@ class CountedFacet(ColumnFacet):  # type: ignore[misc]
         return (not self.params and bool(self.table)
                 and self.sql.rstrip().endswith(f"from {escape_sqlite(self.table)}"))
 
+    async def _kept(self) -> bool:
+        """Whether this page shows the whole table and the archive keeps that table's counts: the
+        migration that counts it has run (`serve` never migrates, and may be started on an
+        archive a newer version has not opened yet; one from before facet_counts has none)."""
+        if not self._unfiltered() or self.table not in COUNTED_FACETS:
+            return False
+        return bool((await self.ds.execute(
+            self.database, "select 1 from sqlite_master where type = 'trigger' and name = :name",
+            {"name": facet_trigger(self.table, "ai")})).rows)
+
     async def _counted(self, column: str, source: str) -> list[dict[str, Any]] | None:
-        if not self._unfiltered() or column not in COUNTED_FACETS.get(self.table, ()):
+        if column not in COUNTED_FACETS[self.table]:
             return None
         size = self.get_facet_size()
-        try:
-            # Kept only once the migration that counts this table has run: `serve` never
-            # migrates, and may be started on an archive a newer version has not opened yet.
-            if not (await self.ds.execute(
-                    self.database, "select 1 from sqlite_master where type = 'trigger' and name = :name",
-                    {"name": f"{self.table}_facets_ai"})).rows:
-                return None
-            rows = (await self.ds.execute(
-                self.database,
-                "select value, count from facet_counts where tbl = :table and col = :column "
-                "and count > 0 order by count desc, value limit :limit",
-                {"table": self.table, "column": column, "limit": size + 1})).rows
-        except sqlite3.OperationalError:  # an archive from before facet_counts, opened read-only
-            return None
+        rows = (await self.ds.execute(
+            self.database,
+            "select value, count from facet_counts where tbl = :table and col = :column "
+            "and count > 0 order by count desc, value limit :limit",
+            {"table": self.table, "column": column, "limit": size + 1})).rows
         expanded = await self.ds.expand_foreign_keys(
             self.database, self.table, column, [row["value"] for row in rows[:size]])
         column_arg = f"{column}__exact" if column.startswith("_") else column

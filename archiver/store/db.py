@@ -601,6 +601,12 @@ def m014_page_facet_counts(db: sqlite_utils.Database) -> None:
     _count_facets(db, "pages")
 
 
+def facet_trigger(table: str, event: str) -> str:
+    """The trigger that keeps ``table``'s facet counts on ``event`` (ai, ad, au): there once the
+    migration counting the table has run."""
+    return f"{table}_facets_{event}"
+
+
 def _count_facets(db: sqlite_utils.Database, table: str) -> None:
     """Count ``table``'s counted facet columns into facet_counts, and keep them counted. A row
     updated without changing any of them (a page checked again) leaves the counts alone."""
@@ -612,11 +618,11 @@ def _count_facets(db: sqlite_utils.Database, table: str) -> None:
     old, new = (_facet_count_change(table, columns, "old", "-1"),
                 _facet_count_change(table, columns, "new", "1"))
     changed = " OR ".join(f"old.[{c}] IS NOT new.[{c}]" for c in columns)
-    db.execute(f"CREATE TRIGGER [{table}_facets_ai] AFTER INSERT ON [{table}] BEGIN\n"
+    db.execute(f"CREATE TRIGGER [{facet_trigger(table, 'ai')}] AFTER INSERT ON [{table}] BEGIN\n"
                f"{new}\nEND")
-    db.execute(f"CREATE TRIGGER [{table}_facets_ad] AFTER DELETE ON [{table}] BEGIN\n"
+    db.execute(f"CREATE TRIGGER [{facet_trigger(table, 'ad')}] AFTER DELETE ON [{table}] BEGIN\n"
                f"{old}\nEND")
-    db.execute(f"CREATE TRIGGER [{table}_facets_au] AFTER UPDATE OF "
+    db.execute(f"CREATE TRIGGER [{facet_trigger(table, 'au')}] AFTER UPDATE OF "
                f"{', '.join(f'[{c}]' for c in columns)} ON [{table}] WHEN {changed} BEGIN\n"
                f"{old}\n{new}\nEND")
 
