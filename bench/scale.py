@@ -42,6 +42,7 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
+from archiver.interfaces.serve import load_metadata  # noqa: E402
 from archiver.jobs.daemon import Daemon  # noqa: E402
 from archiver.jobs.session import Session  # noqa: E402
 from archiver.settings import load_config  # noqa: E402
@@ -351,7 +352,7 @@ def facets_shown(port: int, path: str) -> str:
     """Which of its default facets the table page showed (a facet that runs out of Datasette's
     facet time limit is left out of the page: a fast page without its facets would say so here)."""
     table = path.rsplit("/", 1)[-1]
-    metadata = json.loads((REPO / "archiver/interfaces/metadata.json").read_text())
+    metadata = load_metadata()
     wanted = [facet if isinstance(facet, str) else next(iter(facet.values()))
               for facet in metadata["databases"]["archive"]["tables"][table].get("facets", [])]
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=120)
@@ -368,12 +369,11 @@ def datasette_pages(db_path: Path) -> dict[str, str]:
     snapshot = db.execute("SELECT id FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()[0]
     page_id, url = db.execute("SELECT id, url FROM pages WHERE snapshot_count > 1 ORDER BY id DESC LIMIT 1").fetchone()
     db.conn.close()
-    metadata = json.loads((REPO / "archiver/interfaces/metadata.json").read_text())
+    metadata = load_metadata()
     pages = {"home page /": "/", "database page /archive": "/archive",
              "snapshots (default facets)": "/archive/snapshots", "pages (default facets)": "/archive/pages"}
     for name, query in metadata["databases"]["archive"].get("queries", {}).items():
-        pages[f"canned query {name}"] = f"/archive/{name}" + (f"?url={quote(url, safe='')}" if ":url" in
-                                                             json.dumps(query["sql"]) else "")
+        pages[f"canned query {name}"] = f"/archive/{name}" + (f"?url={quote(url, safe='')}" if ":url" in query["sql"] else "")
     pages["article view"] = f"/-/article/{snapshot}"
     pages["diff view"] = f"/-/diff/{page_id}/1/2"
     return pages
