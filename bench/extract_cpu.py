@@ -1,41 +1,54 @@
 """Where extraction CPU goes, and what each step of it buys, on the shared article corpus.
 
-    python bench/extract_cpu.py                 # CPU per page and F1 of each variant, 2 rounds
+    python bench/extract_cpu.py                 # CPU per page and F1 of each variant, 3 rounds
+    python bench/extract_cpu.py --previous DIR  # and archiver as checked out in DIR, for an A/B
     python bench/extract_cpu.py --profile 25    # cProfile of archiver's extractor, top 25 lines
 
-Variants, each run on every page in turn (so machine noise hits them alike), after one warm-up
-round (dateparser and lxml build their caches on first use; ``--rounds`` counts the others):
+Variants:
 
-    plain          trafilatura.extract(html, url=url): the issue's baseline (text only, with
-                   trafilatura's readability/justext fallbacks, no metadata)
+    plain          trafilatura.extract(html, url=url) in a process that never imports archiver:
+                   the issue's baseline as a user gets it (text only, with trafilatura's
+                   readability/justext fallbacks, no metadata, none of archiver's changes to
+                   trafilatura's expressions)
     archiver       archiver.content.extractor.extract_article: text and metadata
     text-fast      bare_extraction on one parsed tree, fast=True, no metadata: archiver's text step
     text-fallback  the same with fast=False: what the fallback extractors add
+    previous       archiver from ``--previous DIR`` (another checkout), when given
 
-CPU is ``time.process_time``; F1 the 4-gram shingle F1 of ``bench/corpus_quality.py``, per source
-(``--per-host`` lists the pages where the fallbacks change F1, by host).
+Each variant runs alone in a fresh process: one pass over the pages to warm up (dateparser and
+lxml build their caches on first use), then one measured pass. A round runs every variant once,
+each round in a different order, so that drift of the machine hits them alike. Running them
+page by page in one process instead would flatter whichever runs second on a page: trafilatura
+and htmldate cache what they computed for the same strings (about 8%, measured).
+
+CPU is ``time.process_time`` of the measured pass; F1 the 4-gram shingle F1 of
+``bench/corpus_quality.py``, per source (``--per-host`` lists the pages where the fallbacks
+change F1, by host).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import logging
+import os
 import pstats
+import statistics
+import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import trafilatura
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
 
 import corpus_quality as cq  # noqa: E402
-
-from archiver.content.extractor import ExtractionError, decode_html, extract_article  # noqa: E402
 
 
 def _content_type(page: cq.CorpusPage) -> str:
@@ -47,6 +60,7 @@ def plain(page: cq.CorpusPage) -> str | None:
 
 
 def archiver(page: cq.CorpusPage) -> str | None:
+    from archiver.content.extractor import ExtractionError, extract_article
     try:
         return extract_article(page.html, page.url, _content_type(page)).text
     except ExtractionError:
@@ -55,6 +69,7 @@ def archiver(page: cq.CorpusPage) -> str | None:
 
 def _text_only(fast: bool) -> Callable[[cq.CorpusPage], str | None]:
     def run(page: cq.CorpusPage) -> str | None:
+        from archiver.content.extractor import decode_html
         tree = trafilatura.load_html(decode_html(page.html, _content_type(page))[0])
         document = trafilatura.bare_extraction(tree, url=page.url, with_metadata=False, fast=fast,
                                                include_comments=False)
@@ -64,36 +79,60 @@ def _text_only(fast: bool) -> Callable[[cq.CorpusPage], str | None]:
 
 VARIANTS: dict[str, Callable[[cq.CorpusPage], str | None]] = {
     "plain": plain, "archiver": archiver, "text-fast": _text_only(True), "text-fallback": _text_only(False),
+    "previous": archiver,
 }
 
 
-def measure(pages: list[cq.CorpusPage], rounds: int) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
-    """(CPU seconds per variant over the measured rounds, {variant: {page id: text}})."""
-    cpu: dict[str, float] = defaultdict(float)
-    texts: dict[str, dict[str, Any]] = defaultdict(dict)
-    for round_number in range(rounds + 1):  # round 0 warms the caches up and is not counted
-        for page in pages:
-            for name, variant in VARIANTS.items():
-                started = time.process_time()
-                text = variant(page)
-                if round_number:
-                    cpu[name] += time.process_time() - started
-                texts[name][page.id] = text
+def run_variant(name: str, sample: int | None) -> dict[str, Any]:
+    """In this (fresh) process: a warm-up pass, then the measured one. CPU seconds and texts."""
+    if name != "plain":
+        import archiver.content.extractor as module  # noqa: F401 -- archiver's changes, before the warm-up
+        print(f"{name}: {module.__file__}", file=sys.stderr)
+    else:
+        assert not [m for m in sys.modules if m.partition(".")[0] == "archiver"], "plain must run pristine"
+    run = VARIANTS[name]
+    pages = cq.load_pages(sample=sample)
+    for page in pages:
+        run(page)
+    started = time.process_time()
+    texts = {page.id: run(page) for page in pages}
+    return {"cpu": time.process_time() - started, "texts": texts}
+
+
+def measure(variants: list[str], rounds: int, sample: int | None,
+            previous: str | None) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]]]:
+    """({variant: CPU seconds of each round}, {variant: {page id: text}}), each variant in its
+    own process, in a rotated order each round."""
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    texts: dict[str, dict[str, Any]] = {}
+    for round_number in range(rounds):
+        shift = round_number % len(variants)
+        for name in variants[shift:] + variants[:shift]:
+            source = previous if name == "previous" else str(ROOT)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+            command = [sys.executable, __file__, "--worker", name] + (["--sample", str(sample)] if sample else [])
+            done = subprocess.run(command, env=env, cwd=source, check=True, capture_output=True, text=True)
+            result = json.loads(done.stdout)
+            cpu[name].append(result["cpu"])
+            texts.setdefault(name, result["texts"])
     return cpu, texts
 
 
-def report(pages: list[cq.CorpusPage], cpu: dict[str, float], texts: dict[str, dict[str, Any]],
-           rounds: int, per_host: bool) -> None:
-    """Print CPU per page and F1 per source for each variant."""
+def report(pages: list[cq.CorpusPage], cpu: dict[str, list[float]], texts: dict[str, dict[str, Any]],
+           per_host: bool) -> None:
+    """Print CPU per page (median of the rounds) and F1 per source for each variant."""
     scored = [p for p in pages if p.truth_text is not None]
-    print(f"{len(pages)} pages, {rounds} measured rounds; CPU ms per page, body F1 per source")
-    for name in VARIANTS:
+    rounds = len(cpu["plain"])
+    print(f"{len(pages)} pages, {rounds} rounds, each variant alone in its own process; "
+          "CPU ms per page (median of the rounds; each round's ratio to plain), body F1 per source")
+    for name in cpu:
         f1 = {source: cq.score_text([(p.truth_text, texts[name][p.id]) for p in scored if p.source == source]).f1
               for source in cq.TEXT_SOURCES}
-        ratio = cpu[name] / cpu["plain"]
-        print(f"  {name:<14} {1000 * cpu[name] / rounds / len(pages):6.1f} ms  {ratio:5.2f}x plain  "
+        ratios = " ".join(f"{own / base:.2f}" for own, base in zip(cpu[name], cpu["plain"]))
+        print(f"  {name:<14} {1000 * statistics.median(cpu[name]) / len(pages):6.1f} ms  "
+              f"{statistics.median(cpu[name]) / statistics.median(cpu['plain']):5.2f}x plain ({ratios})  "
               + "  ".join(f"{s} {v:.3f}" for s, v in f1.items()))
-    if per_host:
+    if per_host and "text-fast" in texts and "text-fallback" in texts:
         print("pages where the fallbacks change F1 (host: fast -> with fallbacks)")
         for page in scored:
             fast = cq.shingle_f1(page.truth_text, texts["text-fast"][page.id]).f1
@@ -116,18 +155,27 @@ def profile(pages: list[cq.CorpusPage], lines: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=1, help="measured rounds after the warm-up one")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each runs every variant once")
     parser.add_argument("--sample", type=int, help="only the first N pages of each source")
+    parser.add_argument("--variants", default="plain,archiver,text-fast,text-fallback",
+                        help="comma-separated variants to run (plain is always run)")
+    parser.add_argument("--previous", metavar="DIR", help="also run archiver as checked out in DIR")
     parser.add_argument("--profile", type=int, metavar="LINES", help="print a cProfile of archiver instead")
     parser.add_argument("--per-host", action="store_true", help="list pages whose F1 the fallbacks change")
+    parser.add_argument("--worker", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
+    if args.worker:
+        json.dump(run_variant(args.worker, args.sample), sys.stdout)
+        return 0
     pages = cq.load_pages(sample=args.sample)
     if args.profile:
         profile(pages, args.profile)
         return 0
-    cpu, texts = measure(pages, args.rounds)
-    report(pages, cpu, texts, args.rounds, args.per_host)
+    variants = list(dict.fromkeys(["plain", *args.variants.split(",")] + (["previous"] if args.previous else [])))
+    cpu, texts = measure(variants, args.rounds, args.sample,
+                         str(Path(args.previous).resolve()) if args.previous else None)
+    report(pages, cpu, texts, args.per_host)
     return 0
 
 
