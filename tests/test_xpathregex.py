@@ -106,10 +106,15 @@ def _probes(pattern: str, translated: str) -> list[str]:
 @pytest.mark.parametrize("arg,pattern,flags", CALLS, ids=[f"{a}:{p[:40]}" for a, p, _ in CALLS])
 def test_each_call_matches_python_re(corpus, corpus_documents, arg, pattern, flags):
     native = regex_to_xpath(arg, pattern, flags)
-    if native is None:  # kept as it is
+    if native is None:  # kept as re:test, made only for elements with the attribute
         tail = f", '{flags}'" if flags else ""
         call = f"re:test({arg}, '{pattern}'{tail})"
-        assert unsupported_reason(pattern, flags) and rewrite_xpath(f"e[{call}]") == (f"e[{call}]", 0, 1)
+        new, replaced, kept = rewrite_xpath(f"e[{call}]")
+        assert unsupported_reason(pattern, flags) and (replaced, kept) == (0, 1)
+        assert new in (f"e[({arg} and {call})]", f"e[(({arg}) and {call})]")
+        names = re.findall(r"@([\w-]+)", arg)
+        for doc in [corpus_documents(name) for name in names] + [_document([[], [("other", "")]])]:
+            assert doc.xpath(new, namespaces=NS) == doc.xpath(f"e[{call}]", namespaces=NS)
         return
     names = re.findall(r"@([\w-]+)", arg)
     probes = _probes(pattern, native)
@@ -158,9 +163,9 @@ def test_rewritten_expressions_select_the_same_elements(corpus):
     selected = {}
     for name, xs in sorted(ALL_XPATHS.items()):
         for i, x in enumerate(xs):
-            source, replaced, _ = rewrite_xpath(x.path)
-            assert (source == x.path) == (replaced == 0)
-            if not replaced:
+            source, replaced, kept = rewrite_xpath(x.path)
+            assert (source == x.path) == (replaced == 0 and " and re:test(" not in source)
+            if source == x.path:
                 continue
             new = etree.XPath(source, namespaces=NS)
             selected[f"{name}[{i}]"] = 0
@@ -215,10 +220,28 @@ def test_rewrite_xpath_keeps_what_it_cannot_translate():
               "re:test(@class, 'fulltext', 'i') or re:test(@id, 'a|b')][1]")
     new, replaced, kept = rewrite_xpath(source)
     assert (replaced, kept) == (1, 2)
-    assert new == (".//*[re:test(@id|@class, '(^|\\s)bottom|bottom(\\s|$)') or "
-                   "re:test(@class, 'fulltext', 'i') or "
+    assert new == (".//*[((@id|@class) and re:test(@id|@class, '(^|\\s)bottom|bottom(\\s|$)')) or "
+                   "(@class and re:test(@class, 'fulltext', 'i')) or "
                    "boolean(@id[contains(string(), 'a') or contains(string(), 'b')])][1]")
     assert rewrite_xpath("//p[@class='x']") == ("//p[@class='x']", 0, 0)
+    # A kept call whose pattern matches the empty string tests elements without the attribute
+    # too; so does one on something other than an attribute. Both stay unguarded.
+    for call in ("re:test(@class, '(a|b)?c?')", "re:test(@class, '^$', 'i')", "re:test(name(), '(x)')"):
+        assert rewrite_xpath(f"//e[{call}]") == (f"//e[{call}]", 0, 1)
+
+
+def test_guarded_calls_select_what_re_test_does():
+    """A guarded call against the plain one, on elements with the attribute (empty, matching, not
+    matching, in other cases) and without it."""
+    doc = etree.fromstring('<r><e/><e class=""/><e class="Cookie-Banner"/><e class="cookie"/>'
+                           '<e id="ONETRUST-x"/><e class="a" id="cmplz"/><e class="\u212aookie_bar"/></r>')
+    for source in (".//e[re:test(@class, 'cookie[-_]?(?:banner|bar)|onetrust|(c)mplz', 'i')]",
+                   ".//e[re:test(@id|@class, 'cookie[-_]?(?:banner|bar)|onetrust|(c)mplz', 'i')]",
+                   ".//e[re:test(@class, '(b|c)ookie')]"):
+        new, replaced, kept = rewrite_xpath(source)
+        assert (replaced, kept) == (0, 1) and " and re:test(" in new
+        want = doc.xpath(source, namespaces=NS)
+        assert doc.xpath(new, namespaces=NS) == want and 0 < len(want) < len(doc)
 
 
 def _random_pattern(rng: random.Random, depth: int = 0) -> str:
