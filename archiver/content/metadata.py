@@ -310,7 +310,7 @@ def _text_after(element: HtmlElement, is_tail: bool) -> str | None:
 
 # From an element: its tail and the next non-blank text; its text and the next non-blank text.
 _TAIL_AND_NEXT = XPath("following::text()[normalize-space()][position() <= 2]")
-_TEXT_AND_NEXT = XPath("(.//text() | following::text())[normalize-space()][position() <= 2]")
+_TEXT_AND_NEXT = XPath("(descendant::text() | following::text())[normalize-space()][position() <= 2]")
 
 
 def _byline_name(text: str, following: Any) -> str | None:

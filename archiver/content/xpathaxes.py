@@ -1,0 +1,167 @@
+"""Rewrite the ``//`` steps of XPath expressions as ``descendant::`` steps.
+
+``//x`` abbreviates ``/descendant-or-self::node()/child::x``. libxml2 evaluates that literally:
+it collects every node of the tree, then the children of each, then sorts and merges the sets.
+``/descendant::x`` selects the same elements in one walk. Where the step's predicates do not
+depend on position, the two are equal by definition, and on trafilatura's expressions the
+rewritten form is two to six times as fast (``//a[contains(@href, '/categor')]``: 0.46 ms to
+0.08 ms a page on the shared corpus).
+
+    //x[p]      ->  /descendant::x[p]     (from the root, wherever the expression starts)
+    .//x[p]     ->  descendant::x[p]
+    A//x[p]     ->  A/descendant::x[p]    (after a step, a predicate or a parenthesis)
+
+A ``//`` is left as it is when the step after it names an axis, an attribute, ``.`` or ``..``,
+or has a predicate that may be positional: one that mentions ``position()`` or ``last()``, or
+whose value is not plainly a truth value or a node-set (``[1]``, ``[count(p)]``,
+``[string(@x)]``). For those, the child step counts positions among siblings and the
+descendant step among all descendants, so the results would differ.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAME = re.compile(r"\*|[A-Za-z_][\w.-]*(?::(?:\*|[A-Za-z_][\w.-]*))?")
+_NODE_TYPE = re.compile(r"text\(\s*\)")
+# What may come right before an absolute "//": the start, or something after which a new
+# location path begins.
+_OPENERS = set("([|,=<>")
+_OPERATOR_NAMES = ("and", "or")
+# Predicates whose value is a truth value at once (or a node-set, which counts as one).
+_BOOLEAN_CALLS = ("not(", "contains(", "starts-with(", "boolean(", "true(", "false(", "lang(", "re:test(")
+_ARITHMETIC = re.compile(r"\s(?:div|mod|-|\*)\s|[+]|\s-\d")
+_COMPARISON = re.compile(r"!=|<=|>=|[=<>]|\band\b|\bor\b")
+
+
+def rewrite_descendant_steps(source: str) -> tuple[str, int]:
+    """The expression with its ``//`` steps rewritten where that is safe, and how many were."""
+    out: list[str] = []
+    replaced = i = 0
+    while i < len(source):
+        char = source[i]
+        if char in "'\"":
+            end = source.index(char, i + 1)  # an unclosed literal is a syntax error: raise
+            out.append(source[i:end + 1])
+            i = end + 1
+            continue
+        if source.startswith("//", i):
+            step_end = _safe_step_end(source, i + 2)
+            prefix = _prefix_for("".join(out)) if step_end is not None else None
+            if prefix is not None:
+                text = "".join(out)
+                if prefix == "descendant::":  # ".//": drop the "." that starts it
+                    text = text.rstrip()[:-1]
+                out = [text, prefix]
+                replaced += 1
+                i += 2
+                continue
+        out.append(char)
+        i += 1
+    return "".join(out), replaced
+
+
+def _prefix_for(before: str) -> str | None:
+    """What replaces a "//" that follows ``before``, or None when it should stay."""
+    stripped = before.rstrip()
+    if not stripped or stripped[-1] in _OPENERS:
+        return "/descendant::"
+    if stripped != before:  # "... and //x"; anything else spaced unusually is left alone
+        word = re.search(r"[\w.:-]+$", stripped)
+        if word and word[0] in _OPERATOR_NAMES and _follows_operand(stripped[: word.start()]):
+            return "/descendant::"
+        return None
+    if stripped.endswith(".") and not stripped.endswith(".."):
+        head = stripped[:-1]
+        if not head or head[-1] in _OPENERS or head[-1].isspace():
+            return "descendant::"
+        return None
+    if stripped[-1] in "])*_-." or stripped[-1].isalnum():
+        return "/descendant::"  # after a step, a predicate or a parenthesised expression
+    return None
+
+
+def _follows_operand(before: str) -> bool:
+    """Whether an "and"/"or" after ``before`` is the operator (something precedes it)."""
+    tail = before.rstrip()
+    return bool(tail) and tail[-1] not in _OPENERS and tail != before
+
+
+def _safe_step_end(source: str, start: int) -> int | None:
+    """The end of the step that starts at ``start`` (after a "//"), or None when rewriting it
+    could change the result: an axis, an attribute, "." or "..", or a positional predicate."""
+    i = start
+    while i < len(source) and source[i].isspace():
+        i += 1
+    match = _NODE_TYPE.match(source, i) or _NAME.match(source, i)
+    if match is None:
+        return None
+    i = match.end()
+    if source.startswith("::", i) or (source.startswith("(", i) and match.re is _NAME):
+        return None  # an axis, or a function call
+    while True:
+        j = i
+        while j < len(source) and source[j].isspace():
+            j += 1
+        if not source.startswith("[", j):
+            return i
+        end = _closing_bracket(source, j)
+        if end is None or not _truth_valued(source[j + 1:end]):
+            return None
+        i = end + 1
+
+
+def _closing_bracket(source: str, start: int) -> int | None:
+    depth, i = 0, start
+    while i < len(source):
+        char = source[i]
+        if char in "'\"":
+            end = source.find(char, i + 1)
+            if end < 0:
+                return None
+            i = end + 1
+            continue
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def _without_literals(text: str) -> str:
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "''", text)
+
+
+def _top_level(text: str) -> str:
+    """``text`` with everything inside parentheses and brackets removed."""
+    kept, depth = [], 0
+    for char in text:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif depth == 0:
+            kept.append(char)
+    return "".join(kept)
+
+
+def _truth_valued(predicate: str) -> bool:
+    """Whether a predicate is surely not positional: it names neither position() nor last(),
+    and it is a comparison or a boolean combination, a boolean function, or a location path."""
+    bare = _without_literals(predicate)
+    if re.search(r"\b(?:position|last)\s*\(", bare):
+        return False
+    top = _top_level(bare).strip()
+    if _COMPARISON.search(top):
+        return True
+    head = bare.strip()
+    if head.startswith(_BOOLEAN_CALLS):
+        return _top_level(head).strip() in {name[:-1] for name in _BOOLEAN_CALLS}
+    # A location path: an attribute, ".", "/", a name test or a node type test, with no
+    # arithmetic at the top level ("*" there is a name test only at the start of a step).
+    if re.fullmatch(r"[@./]|[A-Za-z_*]", head[:1] or "0") and not _ARITHMETIC.search(top):
+        return not re.search(r"^[A-Za-z_][\w.-]*\s*\(", head) or head.startswith(("text(", "node("))
+    return False
