@@ -380,6 +380,98 @@ def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
     assert len(rows) >= 391 and min(found.values()) >= 20  # pages with some of each were compared
 
 
+# --------------------------------------------------------------------------- element classes
+
+
+def _extract_or_reason(body: bytes, url: str) -> object:
+    try:
+        return extract_article(body, url, "text/html")
+    except ExtractionError as err:
+        return err.reason
+
+
+def test_one_element_class_changes_no_extraction() -> None:
+    """Every page parsed into plain HtmlElements (archiver's lookup) and into lxml.html's form,
+    input and label classes: the same article from every third corpus page, and a form page."""
+    import trafilatura.utils
+    from lxml.html import FormElement, HtmlElementClassLookup
+
+    from archiver.content import extractor
+
+    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")][::3]
+    form = (b"<html><body><article><form><label>Name</label><input value='x'><select><option>A</option>"
+            b"</select><textarea>Write here</textarea></form>" + b"<p>Some article text goes here.</p>" * 20
+            + b"</article></body></html>")
+    pages = [(gzip.decompress((CORPUS / row["html"]).read_bytes()), row.get("url") or "https://example.org/a")
+             for row in rows] + [(form, "https://example.org/form")]
+    parser = trafilatura.utils.HTML_PARSER
+    assert type(trafilatura.load_html(form).find(".//form")) is not FormElement
+    ours = [_extract_or_reason(body, url) for body, url in pages]
+    try:
+        parser.set_element_class_lookup(HtmlElementClassLookup())
+        assert type(trafilatura.load_html(form).find(".//form")) is FormElement
+        theirs = [_extract_or_reason(body, url) for body, url in pages]
+    finally:
+        parser.set_element_class_lookup(extractor.HTML_CLASSES)
+    assert ours == theirs
+    assert len(pages) > 130 and sum(isinstance(a, Article) for a in ours) > 120
+
+
+# --------------------------------------------------------------------------- the cleaned tree's backup
+
+# The functions of trafilatura.core that can read the backup _prepare_tree_without_backup skips.
+BACKUP_READERS_SHA256 = {
+    "trafilatura_sequence": "f03dc4d2946dacbd0e023ca1c51fdf329e0fdc0be342fd0f14924396ec646e05",
+    "_extract_and_compare": "f7d056c2118222e8ffb17e32d4796ccbddc452936d7177e27c53fb6d39b8f6e6",
+    "_recall_retry": "59594c39714f57be4b7184b9302d676f444c3afdbb41c05575538cac0abab25c",
+    "_prepare_tree": "9595f0642825c2c7ca61f5f311b0070b1cfaaca7009a7d916bce8eeff9b93e34",
+}
+
+
+def test_trafilatura_still_reads_the_backup_only_where_it_did() -> None:
+    import hashlib
+    import inspect
+
+    import trafilatura.core
+
+    from archiver.content import extractor
+
+    functions = {name: getattr(trafilatura.core, name) for name in BACKUP_READERS_SHA256}
+    functions["_prepare_tree"] = extractor._prepare_tree  # trafilatura's, as the extractor found it
+    for name, function in functions.items():
+        assert hashlib.sha256(inspect.getsource(function).encode()).hexdigest() == BACKUP_READERS_SHA256[name], (
+            f"trafilatura's {name} changed: check _prepare_tree_without_backup in archiver/content/extractor.py")
+
+
+def test_the_text_without_the_backup_is_the_same_on_every_corpus_page() -> None:
+    """bare_extraction as the extractor runs it (fast, no comments), with trafilatura's own
+    _prepare_tree and with the one that skips the unread backup: the same text everywhere; and
+    trafilatura's own when the backup can be read (fast=False)."""
+    import trafilatura
+    import trafilatura.core
+
+    from archiver.content import extractor
+
+    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+    options = {"with_metadata": False, "include_comments": False, "fast": True}
+    for row in rows:
+        html, _ = decode_html(gzip.decompress((CORPUS / row["html"]).read_bytes()), "text/html")
+        tree = trafilatura.load_html(html)
+        assert trafilatura.core._prepare_tree is extractor._prepare_tree_without_backup
+        ours = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
+        try:
+            trafilatura.core._prepare_tree = extractor._prepare_tree
+            theirs = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
+        finally:
+            trafilatura.core._prepare_tree = extractor._prepare_tree_without_backup
+        assert (ours and ours.text) == (theirs and theirs.text), row["html"]
+    assert len(rows) >= 391
+    tree = trafilatura.load_html("<html><body><article><p>" + "Words of text. " * 40 + "</p></article></body></html>")
+    cleaned, backup = extractor._prepare_tree_without_backup(
+        tree, trafilatura.settings.Extractor(fast=False, comments=False), None)
+    assert backup is not None
+
+
 @pytest.mark.parametrize("head, body, categories, tags", [
     ('<meta property="article:section" content="Politics">', "", ["Politics"], []),
     ("", '<div class="entry-meta"><a href="/category/sport/">Sport</a> <a href="/tag/cup/">Cup</a></div>',
