@@ -7,6 +7,7 @@ the remaining query kept in order. Only http and https URLs are accepted.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 8192
@@ -57,6 +58,13 @@ def check_url(url: str) -> SplitResult:
 
 def canonical_url(url: str) -> str:
     """The canonical form of an http(s) URL; raises BadURL for anything else."""
+    if not isinstance(url, str):
+        check_url(url)  # raises, as for any other URL it refuses
+    return _canonical(url)
+
+
+@lru_cache(maxsize=4096)  # one page's URL is canonicalised four or five times on its way in
+def _canonical(url: str) -> str:
     parts = check_url(url)
     scheme = parts.scheme.lower()
     host = _plain_host(parts.hostname)

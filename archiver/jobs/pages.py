@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -257,7 +257,7 @@ def snapshot_row(capture_id: int, captured_at: str, article: Article, fingerprin
     # new (an unchanged re-poll) does not spend starting up.
     from archiver.content.metadata import Chosen, metadata_sources, with_feed
 
-    fields = asdict(article)
+    fields = dict(vars(article))  # its fields are immutable: no need for asdict's deep copy
     values = {k: fields[k] for k in ("title", "author", "published", "modified") if fields[k]}
     chosen = Chosen(values, {**dict.fromkeys(values, "page"), **dict(article.sources)}, {})
     for name, source, value in article.alternatives:
