@@ -380,6 +380,36 @@ def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
     assert len(rows) >= 391 and min(found.values()) >= 20  # pages with some of each were compared
 
 
+# --------------------------------------------------------------------------- characters XML refuses
+
+
+def test_the_characters_xml_refuses_are_those_of_trafilaturas_pattern() -> None:
+    import importlib.util as util
+    import sys as _sys
+
+    import trafilatura.utils
+
+    from archiver.content.extractor import XmlRefusedChars
+
+    assert isinstance(trafilatura.utils.INVALID_XML_CHARS, XmlRefusedChars)
+    pristine = re.compile(trafilatura.utils.INVALID_XML_CHARS.compiled.pattern)
+    assert pristine.pattern == XmlRefusedChars.SOURCE
+    # trafilatura's own pattern, read from its source: the one this stands in for
+    spec = util.find_spec("trafilatura.utils")
+    assert f'INVALID_XML_CHARS = re.compile(r"{XmlRefusedChars.SOURCE}")' in spec.loader.get_source("trafilatura.utils")
+    matched = {chr(c) for c in range(_sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF and pristine.match(chr(c))}
+    assert matched == set(XmlRefusedChars.CHARS)
+    stand_in = trafilatura.utils.INVALID_XML_CHARS
+    for char in [*XmlRefusedChars.CHARS, "\t", "\n", "\r", "\ufffd", "a", "\u00e9"]:
+        text = f"<p>a{char}b{char}</p>"
+        assert stand_in.sub("", text) == pristine.sub("", text)
+    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")][::4]
+    for row in rows:
+        html, _ = decode_html(gzip.decompress((CORPUS / row["html"]).read_bytes()), "text/html")
+        assert stand_in.sub("", html) == pristine.sub("", html)
+    assert stand_in.search("x\x0by") and stand_in.pattern == XmlRefusedChars.SOURCE
+
+
 # --------------------------------------------------------------------------- element classes
 
 
