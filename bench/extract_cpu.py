@@ -3,6 +3,7 @@
     python bench/extract_cpu.py                 # CPU per page and F1 of each variant, 3 rounds
     python bench/extract_cpu.py --previous DIR  # and archiver as checked out in DIR, for an A/B
     python bench/extract_cpu.py --profile 25    # cProfile of archiver's extractor, top 25 lines
+    python bench/extract_cpu.py --steps         # CPU of each step of archiver's extractor
 
 Variants:
 
@@ -141,6 +142,62 @@ def report(pages: list[cq.CorpusPage], cpu: dict[str, list[float]], texts: dict[
                 print(f"  {urlsplit(page.url).hostname or page.id}: {fast:.3f} -> {full:.3f}")
 
 
+# The steps of extract_article that --steps times, by where they live: (module, name, label).
+STEPS = [
+    ("archiver.content.extractor", "_run_trafilatura", "trafilatura's text step (without parsing)"),
+    ("trafilatura.core", "html2txt", "  of which: its estimate of the page's whole text"),
+    ("trafilatura.core", "_recall_retry", "  of which: its retry of short extractions"),
+    ("trafilatura", "load_html", "parsing (trafilatura.load_html)"),
+    ("trafilatura.metadata", "extract_author", "trafilatura's whole-page author search"),
+    ("trafilatura.metadata", "find_date", "trafilatura's (htmldate's) date search"),
+    ("archiver.content.extractor", "catstags", "category and tag links"),
+    ("trafilatura.metadata", "examine_meta", "trafilatura's <meta> reader"),
+    ("trafilatura.metadata", "extract_meta_json", "trafilatura's JSON-LD reader"),
+    ("archiver.content.extractor", "read_byline", "archiver's byline reader"),
+    ("archiver.content.extractor", "read_opengraph", "archiver's OpenGraph reader"),
+    ("archiver.content.extractor", "jsonld_objects", "archiver's JSON-LD parsing"),
+    ("archiver.content.extractor", "_MICRODATA", "microdata search (the first walk after trafilatura's)"),
+    ("archiver.content.extractor", "main_container", "the article container"),
+    ("archiver.content.extractor", "_whole_body", "split bodies (trafilatura again where needed)"),
+    ("archiver.content.extractor", "decode_html", "decoding"),
+    ("archiver.content.extractor", "sniff_non_html", "the not-HTML check"),
+    ("archiver.content.extractor", "_garbage_share", "the garbage check"),
+]
+
+
+def steps(pages: list[cq.CorpusPage]) -> None:
+    """CPU of each step of extract_article, each timed where it is called (nested steps are
+    also counted in the step around them), over a second pass over the pages."""
+    import importlib
+
+    spent: dict[str, float] = dict.fromkeys((label for _, _, label in STEPS), 0.0)
+
+    def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.process_time() - started
+        return run
+
+    importlib.import_module("archiver.content.extractor")  # its changes to trafilatura first
+    for module_name, name, label in STEPS:
+        module = importlib.import_module(module_name)
+        setattr(module, name, timed(label, getattr(module, name)))
+    for page in pages:
+        archiver(page)
+    for label in spent:
+        spent[label] = 0.0
+    started = time.process_time()
+    for page in pages:
+        archiver(page)
+    total = time.process_time() - started
+    print(f"archiver's extract_article: {1000 * total / len(pages):.1f} ms a page (second pass, timed steps)")
+    for label, seconds in spent.items():
+        print(f"  {label:<58} {1000 * seconds / len(pages):5.2f} ms")
+
+
 def profile(pages: list[cq.CorpusPage], lines: int) -> None:
     """cProfile of archiver's extractor over the pages, after one warm-up pass."""
     for page in pages:
@@ -161,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated variants to run (plain is always run)")
     parser.add_argument("--previous", metavar="DIR", help="also run archiver as checked out in DIR")
     parser.add_argument("--profile", type=int, metavar="LINES", help="print a cProfile of archiver instead")
+    parser.add_argument("--steps", action="store_true", help="print the CPU of each step of archiver's extractor instead")
     parser.add_argument("--per-host", action="store_true", help="list pages whose F1 the fallbacks change")
     parser.add_argument("--worker", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -169,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(run_variant(args.worker, args.sample), sys.stdout)
         return 0
     pages = cq.load_pages(sample=args.sample)
+    if args.profile or args.steps:
+        sys.path.insert(1, str(ROOT))  # this checkout's archiver, in this process
     if args.profile:
         profile(pages, args.profile)
+        return 0
+    if args.steps:
+        steps(pages)
         return 0
     variants = list(dict.fromkeys(["plain", *args.variants.split(",")] + (["previous"] if args.previous else [])))
     cpu, texts = measure(variants, args.rounds, args.sample,
