@@ -52,14 +52,21 @@ class Stripped:
     dropped: tuple[str, ...]
 
 
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
 def block_key(line: str) -> str:
     """The normalised form of a line: case, spacing and punctuation ignored."""
     text = unicodedata.normalize("NFKC", line).casefold()
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+    return " ".join(_PUNCTUATION.sub(" ", text).split())
 
 
 def block_hash(line: str) -> str:
-    return hashlib.sha256(block_key(line).encode("utf-8")).hexdigest()[:16]
+    return _key_hash(block_key(line))
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def page_blocks(text: str, container_lines: tuple[int, ...] | None = None) -> list[Block]:
@@ -68,9 +75,10 @@ def page_blocks(text: str, container_lines: tuple[int, ...] | None = None) -> li
     blocks: dict[str, Block] = {}
     protected = set(container_lines or ())
     for index, line in enumerate(text.split("\n")):
-        if index in protected or len(line) > MAX_BLOCK_CHARS or not block_key(line):
+        key = "" if index in protected or len(line) > MAX_BLOCK_CHARS else block_key(line)
+        if not key:
             continue
-        digest = block_hash(line)
+        digest = _key_hash(key)
         blocks.setdefault(digest, Block(digest, line[:200]))
         if len(blocks) >= MAX_BLOCKS_PER_PAGE:
             break
