@@ -136,6 +136,7 @@ HTML_CLASSES = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlCommen
                                          entity=HtmlEntity)
 trafilatura.utils.HTML_PARSER.set_element_class_lookup(HTML_CLASSES)
 
+
 class XmlRefusedChars:
     """Stands in for ``trafilatura.utils.INVALID_XML_CHARS``, the characters XML refuses, which
     trafilatura deletes from every page before parsing. A page rarely holds any: one search for

@@ -45,11 +45,10 @@ def rewrite_descendant_steps(source: str) -> tuple[str, int]:
             out.append(source[i:end + 1])
             i = end + 1
             continue
-        if source.startswith("//", i):
-            step_end = _safe_step_end(source, i + 2)
-            prefix = _prefix_for("".join(out)) if step_end is not None else None
+        if source.startswith("//", i) and _safe_step(source, i + 2):
+            text = "".join(out)
+            prefix = _prefix_for(text)
             if prefix is not None:
-                text = "".join(out)
                 if prefix == "descendant::":  # ".//": drop the "." that starts it
                     text = text.rstrip()[:-1]
                 out = [text, prefix]
@@ -87,27 +86,27 @@ def _follows_operand(before: str) -> bool:
     return bool(tail) and tail[-1] not in _OPENERS and tail != before
 
 
-def _safe_step_end(source: str, start: int) -> int | None:
-    """The end of the step that starts at ``start`` (after a "//"), or None when rewriting it
-    could change the result: an axis, an attribute, "." or "..", or a positional predicate."""
+def _safe_step(source: str, start: int) -> bool:
+    """Whether the step that starts at ``start`` (after a "//") can be rewritten: not when that
+    could change the result (an axis, an attribute, "." or "..", or a positional predicate)."""
     i = start
     while i < len(source) and source[i].isspace():
         i += 1
     match = _NODE_TYPE.match(source, i) or _NAME.match(source, i)
     if match is None:
-        return None
+        return False
     i = match.end()
     if source.startswith("::", i) or (source.startswith("(", i) and match.re is _NAME):
-        return None  # an axis, or a function call
+        return False  # an axis, or a function call
     while True:
         j = i
         while j < len(source) and source[j].isspace():
             j += 1
         if not source.startswith("[", j):
-            return i
+            return True
         end = _closing_bracket(source, j)
         if end is None or not _truth_valued(source[j + 1:end]):
-            return None
+            return False
         i = end + 1
 
 
