@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import importlib.metadata
 import importlib.util
 import json
@@ -13,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from conftest import gunzip_file
 
 from archiver.content.extractor import (
     Article,
@@ -35,6 +36,16 @@ BODY = "".join(
     f"budgets, snow clearing and the schedule of the new line through the old town.</p>"
     for n in range(1, 6)
 )
+
+
+def corpus_rows() -> list[dict]:
+    """The corpus manifest's rows, one per page."""
+    return [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+
+
+def corpus_html(row: dict) -> str:
+    """A corpus page's HTML, decoded as the extractor decodes it."""
+    return decode_html(gunzip_file(CORPUS / row["html"]), "text/html")[0]
 
 
 def page(body: str = BODY, head: str = "", title: str = "A test article") -> str:
@@ -176,9 +187,9 @@ def test_utf8_page_without_any_charset() -> None:
 
 
 def test_trafilatura_eval_windows_1252_page_served_without_charset() -> None:
-    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+    rows = corpus_rows()
     row = next(r for r in rows if r["id"] == "d60caba9d12c467b9708ec8981cad8aa.html")
-    body = gzip.decompress((CORPUS / row["html"]).read_bytes())
+    body = gunzip_file(CORPUS / row["html"])
     article = extract_article(body, row["url"], "text/html")
     assert article.charset == "cp1252"
     assert article.title == row["title"]
@@ -368,10 +379,10 @@ def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
     import trafilatura
     import trafilatura.metadata
 
-    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+    rows = corpus_rows()
     found = {"category": 0, "tag": 0}
     for row in rows:
-        html, _ = decode_html(gzip.decompress((CORPUS / row["html"]).read_bytes()), "text/html")
+        html = corpus_html(row)
         tree = trafilatura.load_html(html)
         for kind in found:
             theirs = trafilatura.metadata.extract_catstags(kind, tree)
@@ -403,9 +414,9 @@ def test_the_characters_xml_refuses_are_those_of_trafilaturas_pattern() -> None:
     for char in [*XmlRefusedChars.CHARS, "\t", "\n", "\r", "\ufffd", "a", "\u00e9"]:
         text = f"<p>a{char}b{char}</p>"
         assert stand_in.sub("", text) == pristine.sub("", text)
-    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")][::4]
+    rows = corpus_rows()[::4]
     for row in rows:
-        html, _ = decode_html(gzip.decompress((CORPUS / row["html"]).read_bytes()), "text/html")
+        html = corpus_html(row)
         assert stand_in.sub("", html) == pristine.sub("", html)
     assert stand_in.search("x\x0by") and stand_in.pattern == XmlRefusedChars.SOURCE
 
@@ -428,11 +439,11 @@ def test_one_element_class_changes_no_extraction() -> None:
 
     from archiver.content import extractor
 
-    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")][::3]
+    rows = corpus_rows()[::3]
     form = (b"<html><body><article><form><label>Name</label><input value='x'><select><option>A</option>"
             b"</select><textarea>Write here</textarea></form>" + b"<p>Some article text goes here.</p>" * 20
             + b"</article></body></html>")
-    pages = [(gzip.decompress((CORPUS / row["html"]).read_bytes()), row.get("url") or "https://example.org/a")
+    pages = [(gunzip_file(CORPUS / row["html"]), row.get("url") or "https://example.org/a")
              for row in rows] + [(form, "https://example.org/form")]
     parser = trafilatura.utils.HTML_PARSER
     assert type(trafilatura.load_html(form).find(".//form")) is not FormElement
@@ -482,10 +493,10 @@ def test_the_text_without_the_backup_is_the_same_on_every_corpus_page() -> None:
 
     from archiver.content import extractor
 
-    rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open(encoding="utf-8")]
+    rows = corpus_rows()
     options = {"with_metadata": False, "include_comments": False, "fast": True}
     for row in rows:
-        html, _ = decode_html(gzip.decompress((CORPUS / row["html"]).read_bytes()), "text/html")
+        html = corpus_html(row)
         tree = trafilatura.load_html(html)
         assert trafilatura.core._prepare_tree is extractor._prepare_tree_without_backup
         ours = trafilatura.bare_extraction(tree, url=row.get("url"), **options)

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import gzip
 import importlib
-import importlib.util
 import json
 import random
-import sys
-from pathlib import Path
 
 import pytest
 import trafilatura
@@ -17,9 +14,8 @@ from lxml import etree
 
 from archiver.content.xpathaxes import rewrite_descendant_steps
 from archiver.content.xpathregex import rewrite_xpath
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-NS = {"re": "http://exslt.org/regular-expressions"}
+from conftest import CORPUS
+from test_xpathregex import NS, pristine_module
 
 
 @pytest.mark.parametrize("source,expected", [
@@ -97,22 +93,11 @@ def test_random_expressions_select_the_same_nodes():
     assert rewritten > 500
 
 
-def _pristine(name: str):
-    """A fresh copy of a module: archiver.content.extractor rewrites the imported ones in place."""
-    module = importlib.import_module(name)
-    package, _, leaf = name.rpartition(".")  # in the same package, for its relative imports
-    spec = importlib.util.spec_from_file_location(f"{package}._pristine_{leaf}", module.__file__)
-    copy = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = copy
-    spec.loader.exec_module(copy)
-    return copy
-
-
 def _expressions() -> dict[str, str]:
     found = {}
     for name in ("trafilatura.xpaths", "trafilatura.settings", "trafilatura.htmlprocessing",
                  "htmldate.extractors", "htmldate.core"):
-        for attr, value in vars(_pristine(name)).items():
+        for attr, value in vars(pristine_module(name)).items():
             for i, x in enumerate(value if isinstance(value, list) else [value]):
                 if isinstance(x, etree.XPath):
                     found.setdefault(x.path, f"{name}.{attr}[{i}]")

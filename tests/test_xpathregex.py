@@ -11,6 +11,7 @@ import itertools
 import json
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import quoteattr
@@ -22,8 +23,8 @@ import trafilatura.xpaths
 from lxml import etree
 
 from archiver.content.xpathregex import regex_to_xpath, rewrite_xpath, unsupported_reason
+from conftest import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 NS = {"re": "http://exslt.org/regular-expressions"}
 CALL = re.compile(r"re:test\(([^,]+),\s*'([^']*)'(?:,\s*'([^']*)')?\)")
 PAGES = 300        # pages whose id/class/style values are collected
@@ -41,16 +42,20 @@ def _xpaths(module, names=None) -> dict[str, list[etree.XPath]]:
     return found
 
 
-def _pristine_xpaths_module():
-    """A fresh copy of trafilatura.xpaths: archiver.extractor rewrites the imported one in place
-    (that is its purpose), and these tests compare against the expressions as trafilatura has them."""
-    spec = importlib.util.spec_from_file_location("_pristine_trafilatura_xpaths", trafilatura.xpaths.__file__)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def pristine_module(name: str):
+    """A fresh copy of a module of trafilatura or htmldate: archiver.content.extractor rewrites the
+    imported ones in place (that is its purpose), and these tests compare against the expressions
+    as trafilatura has them. The copy sits in the same package, for its relative imports."""
+    module = importlib.import_module(name)
+    package, _, leaf = name.rpartition(".")
+    spec = importlib.util.spec_from_file_location(f"{package}._pristine_{leaf}", module.__file__)
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = copy
+    spec.loader.exec_module(copy)
+    return copy
 
 
-XPATHS = _xpaths(_pristine_xpaths_module())
+XPATHS = _xpaths(pristine_module("trafilatura.xpaths"))
 ALL_XPATHS = {**XPATHS, **_xpaths(trafilatura.settings, ["BASIC_CLEAN_XPATH"])}
 CALLS = sorted({(m[1].strip(), m[2], m[3] or "") for xs in ALL_XPATHS.values() for x in xs
                 for m in CALL.finditer(x.path)})
