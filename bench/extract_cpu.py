@@ -87,7 +87,7 @@ VARIANTS: dict[str, Callable[[cq.CorpusPage], str | None]] = {
 def run_variant(name: str, sample: int | None) -> dict[str, Any]:
     """In this (fresh) process: a warm-up pass, then the measured one. CPU seconds and texts."""
     if name != "plain":
-        import archiver.content.extractor as module  # noqa: F401 -- archiver's changes, before the warm-up
+        import archiver.content.extractor as module  # archiver's changes to trafilatura, before the warm-up
         print(f"{name}: {module.__file__}", file=sys.stderr)
     else:
         assert not [m for m in sys.modules if m.partition(".")[0] == "archiver"], "plain must run pristine"
