@@ -1,5 +1,6 @@
-"""archiver.content.xpathaxes: "//" steps rewritten as descendant:: steps must select exactly the
-same nodes, on trafilatura's and htmldate's expressions over corpus pages and on random ones."""
+"""archiver.content.xpathaxes: "//" steps rewritten as descendant:: steps, and name tests in
+predicates rewritten as unions of named steps, must select exactly the same nodes, on
+trafilatura's and htmldate's expressions over corpus pages and on random ones."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import gzip
 import importlib
 import json
 import random
+from typing import Callable
 
 import pytest
 import trafilatura
 from lxml import etree
 
-from archiver.content.xpathaxes import rewrite_descendant_steps
+from archiver.content.xpathaxes import rewrite_descendant_steps, rewrite_name_alternations
 from archiver.content.xpathregex import rewrite_xpath
 from conftest import CORPUS
 from test_xpathregex import NS, pristine_module
@@ -47,6 +49,34 @@ def test_rewrites(source, expected):
     etree.XPath(got)  # still an expression
 
 
+@pytest.mark.parametrize("source,expected", [
+    ("descendant::*[self::a or self::b][@x]", "(descendant::a[@x] | descendant::b[@x])"),
+    ("/descendant::*[self::a]", "(/descendant::a)"),
+    ("(descendant::*[self::a or self::b][@x][not(c)])[1]", "((descendant::a[@x][not(c)] | descendant::b[@x][not(c)]))[1]"),
+    ("x | descendant::*[self::a or self::p][contains(@x, ']')] | y",
+     "x | (descendant::a[contains(@x, ']')] | descendant::p[contains(@x, ']')]) | y"),
+    ("count(descendant::*[self::a])", "count((descendant::a))"),
+    ("x[descendant::*[self::a or self::b]]", "x[(descendant::a | descendant::b)]"),
+    ("descendant::*[self::a][not(self::b) or @x='descendant::*[self::c]']",
+     "(descendant::a[not(self::b) or @x='descendant::*[self::c]'])"),
+    # Left alone: a positional predicate, a step before or after, another test among the names.
+    ("descendant::*[self::a][1]", "descendant::*[self::a][1]"),
+    ("descendant::*[self::a or self::b][last()]", "descendant::*[self::a or self::b][last()]"),
+    ("x/descendant::*[self::a]", "x/descendant::*[self::a]"),
+    ("descendant::*[self::a]/b", "descendant::*[self::a]/b"),
+    ("descendant::*[self::a or @x]", "descendant::*[self::a or @x]"),
+    ("descendant::*[self::a and self::b]", "descendant::*[self::a and self::b]"),
+    ("descendant::*[self::re:a]", "descendant::*[self::re:a]"),
+    ("x and descendant::*[self::a]", "x and descendant::*[self::a]"),
+    ("'descendant::*[self::a]'", "'descendant::*[self::a]'"),
+])
+def test_name_alternations(source, expected):
+    got, count = rewrite_name_alternations(source)
+    assert got == expected
+    assert count == (got != source)
+    etree.XPath(got, namespaces=NS)  # still an expression
+
+
 def _random_tree(rng: random.Random) -> etree._Element:
     def grow(parent: etree._Element, depth: int) -> None:
         for _ in range(rng.randint(0, 4 if depth < 4 else 0)):
@@ -78,19 +108,37 @@ def _random_path(rng: random.Random) -> str:
     return f"({path})[1]" if rng.random() < 0.1 else path
 
 
-def test_random_expressions_select_the_same_nodes():
-    rng = random.Random(20261206)
+def _rewrites_on_random_trees(seed: int, source: Callable[[random.Random], str],
+                              rewrite: Callable[[str], tuple[str, int]]) -> int:
+    """How many of 1,500 random expressions ``rewrite`` changed, asserting that each selects the
+    same nodes as before on random trees, from several context nodes."""
+    rng = random.Random(seed)
     rewritten = 0
     for _ in range(60):
         tree = _random_tree(rng)
         contexts = [tree] + [e for e in tree.iter() if e is not tree][:3]
         for _ in range(25):
-            source = " | ".join(_random_path(rng) for _ in range(rng.randint(1, 2)))
-            new, count = rewrite_descendant_steps(source)
+            before = source(rng)
+            after, count = rewrite(before)
             rewritten += bool(count)
             for context in contexts:
-                assert context.xpath(new) == context.xpath(source), (source, new)
-    assert rewritten > 500
+                assert context.xpath(after) == context.xpath(before), (before, after)
+    return rewritten
+
+
+def test_random_expressions_select_the_same_nodes():
+    def source(rng: random.Random) -> str:
+        return " | ".join(_random_path(rng) for _ in range(rng.randint(1, 2)))
+    assert _rewrites_on_random_trees(20261206, source, rewrite_descendant_steps) > 500
+
+
+def test_random_name_alternations_select_the_same_nodes():
+    def source(rng: random.Random) -> str:
+        names = " or ".join(f"self::{name}" for name in rng.sample("abcpq", rng.randint(1, 3)))
+        predicates = "".join(rng.sample(_PREDICATES, rng.randint(0, 2)))
+        path = f"{rng.choice(['', '/'])}descendant::*[{names}]{predicates}"
+        return rng.choice(["{}", "({})[1]", "({})[last()]", "{} | //b", "count({})", "//c[{}]"]).format(path)
+    assert _rewrites_on_random_trees(20261207, source, rewrite_name_alternations) > 600
 
 
 def _expressions() -> dict[str, str]:
@@ -106,7 +154,7 @@ def _expressions() -> dict[str, str]:
 
 def test_trafilatura_expressions_select_the_same_elements_on_corpus_pages():
     """Each expression as the extractor runs it (re:test rewritten first) against the same with
-    its "//" steps rewritten, at the root of corpus pages and at their <body>."""
+    its "//" steps and name tests rewritten, at the root of corpus pages and at their <body>."""
     rows = [json.loads(line) for line in (CORPUS / "articles" / "manifest.jsonl").open()][::5]
     trees = []
     for row in rows:
@@ -118,8 +166,9 @@ def test_trafilatura_expressions_select_the_same_elements_on_corpus_pages():
     selected = {}
     for source, label in _expressions().items():
         before_source = rewrite_xpath(source)[0]
-        after_source, count = rewrite_descendant_steps(before_source)
-        if not count:
+        after_source, stepped = rewrite_descendant_steps(before_source)
+        after_source, named = rewrite_name_alternations(after_source)
+        if not stepped + named:
             continue
         before, after = etree.XPath(before_source, namespaces=NS), etree.XPath(after_source, namespaces=NS)
         selected[label] = 0
@@ -137,5 +186,6 @@ def test_the_extractor_runs_the_rewritten_expressions():
     live = [x for module in (importlib.import_module("trafilatura.xpaths"),) for value in vars(module).values()
             for x in (value if isinstance(value, list) else [value]) if isinstance(x, etree.XPath)]
     assert sum("descendant::" in x.path for x in live) >= 30
-    kept = [x.path for x in live if rewrite_descendant_steps(x.path)[1]]
+    kept = [x.path for x in live if rewrite_descendant_steps(x.path)[1] or rewrite_name_alternations(x.path)[1]]
     assert not kept
+    assert sum("| descendant::" in x.path for x in live) >= 10

@@ -61,7 +61,7 @@ from archiver.content.article import Article, ExtractionError
 from archiver.content.dates import HEADLINES, dateline, microdata_date, url_date
 from archiver.content.metadata import (Candidates, Chosen, choose, date_search_matters, jsonld_objects, read_jsonld,
                                       read_opengraph, read_byline, read_title_element)
-from archiver.content.xpathaxes import rewrite_descendant_steps
+from archiver.content.xpathaxes import rewrite_descendant_steps, rewrite_name_alternations
 from archiver.content.xpathregex import rewrite_xpath
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,10 @@ _REGEXP_NS = "http://exslt.org/regular-expressions"
 
 def _faster_xpaths() -> None:
     """Give trafilatura's and htmldate's XPath expressions native string tests in place of
-    ``re:test()`` calls (see archiver.content.xpathregex) and ``descendant::`` steps in place of
-    ``//`` (see archiver.content.xpathaxes): the same elements, selected without calling back
-    into Python for each one, in one walk of the tree."""
+    ``re:test()`` calls (see archiver.content.xpathregex), ``descendant::`` steps in place of
+    ``//`` and names in steps in place of name tests in predicates (see
+    archiver.content.xpathaxes): the same elements, selected without calling back into Python
+    for each one, in one walk of the tree for each name."""
     rewritten: dict[str, XPath] = {}
 
     def native(xpath: XPath) -> XPath:
@@ -99,7 +100,9 @@ def _faster_xpaths() -> None:
         if source not in rewritten:
             new_source, replaced, _ = rewrite_xpath(source)
             new_source, stepped = rewrite_descendant_steps(new_source)
-            rewritten[source] = XPath(new_source, namespaces={"re": _REGEXP_NS}) if replaced or stepped else xpath
+            new_source, named = rewrite_name_alternations(new_source)
+            changed = replaced or stepped or named
+            rewritten[source] = XPath(new_source, namespaces={"re": _REGEXP_NS}) if changed else xpath
         return rewritten[source]
 
     modules = [m for name, m in sys.modules.items()

@@ -1,4 +1,5 @@
-"""Rewrite the ``//`` steps of XPath expressions as ``descendant::`` steps.
+"""Rewrite the ``//`` steps of XPath expressions as ``descendant::`` steps, and steps that test
+an element's name in a predicate as a union of steps that name it.
 
 ``//x`` abbreviates ``/descendant-or-self::node()/child::x``. libxml2 evaluates that literally:
 it collects every node of the tree, then the children of each, then sorts and merges the sets.
@@ -16,6 +17,18 @@ or has a predicate that may be positional: one that mentions ``position()`` or `
 whose value is not plainly a truth value or a node-set (``[1]``, ``[count(p)]``,
 ``[string(@x)]``). For those, the child step counts positions among siblings and the
 descendant step among all descendants, so the results would differ.
+
+trafilatura picks most of what it deletes with ``descendant::*[self::div or self::section][p]``:
+libxml2 evaluates the name tests as a predicate, a sub-expression for each element of the page.
+A name in the step itself is compared during the walk, so a union of such steps selects the same
+elements, in the same (document) order, for a third to a half less (0.82 ms to 0.52 ms a page for
+trafilatura's comment-section expression on the shared corpus):
+
+    descendant::*[self::a or self::b][p]   ->  (descendant::a[p] | descendant::b[p])
+
+Only a whole location path of that one step is rewritten (at the start, or after "(", "[", "|"
+or ","; ending the expression or before ")", "]", "|" or ","), and only when its other
+predicates are not positional, the same rule as for ``//``.
 """
 
 from __future__ import annotations
@@ -32,6 +45,10 @@ _OPERATOR_NAMES = ("and", "or")
 _BOOLEAN_CALLS = ("not(", "contains(", "starts-with(", "boolean(", "true(", "false(", "lang(", "re:test(")
 _ARITHMETIC = re.compile(r"\s(?:div|mod|-|\*)\s|[+]|\s-\d")
 _COMPARISON = re.compile(r"!=|<=|>=|[=<>]|\band\b|\bor\b")
+_PLAIN_NAME = r"[A-Za-z_][\w.-]*"
+_NAME_TESTS = re.compile(rf"(/?)descendant::\*\s*\[\s*(self::{_PLAIN_NAME}(?:\s+or\s+self::{_PLAIN_NAME})*)\s*\]")
+_PATH_OPENERS = set("([|,")
+_PATH_CLOSERS = set(")]|,")
 
 
 def rewrite_descendant_steps(source: str) -> tuple[str, int]:
@@ -58,6 +75,53 @@ def rewrite_descendant_steps(source: str) -> tuple[str, int]:
         out.append(char)
         i += 1
     return "".join(out), replaced
+
+
+def rewrite_name_alternations(source: str) -> tuple[str, int]:
+    """The expression with its ``descendant::*[self::a or self::b][p]`` paths written as unions
+    of ``descendant::a[p]`` steps where that is safe, and how many were."""
+    out: list[str] = []
+    replaced = i = 0
+    last = "("  # the last character before i that is not a space; the start counts as "("
+    while i < len(source):
+        char = source[i]
+        if char in "'\"":
+            end = source.index(char, i + 1)
+            out.append(source[i:end + 1])
+            i, last = end + 1, char
+            continue
+        match = _NAME_TESTS.match(source, i) if last in _PATH_OPENERS else None
+        if match:
+            predicates, end = _plain_predicates(source, match.end())
+            if predicates is not None:
+                names = re.findall(rf"self::({_PLAIN_NAME})", match[2])
+                out.append("(" + " | ".join(f"{match[1]}descendant::{name}{predicates}" for name in names) + ")")
+                replaced += 1
+                i, last = end, ")"
+                continue
+        out.append(char)
+        i += 1
+        last = last if char.isspace() else char
+    return "".join(out), replaced
+
+
+def _plain_predicates(source: str, i: int) -> tuple[str | None, int]:
+    """The predicates from ``i`` on and where they end, if none is positional and the path ends
+    after them; else None."""
+    predicates = []
+    while True:
+        j = i
+        while j < len(source) and source[j].isspace():
+            j += 1
+        if j == len(source) or source[j] in _PATH_CLOSERS:
+            return "".join(predicates), i
+        if source[j] != "[":
+            return None, i
+        end = _closing_bracket(source, j)
+        if end is None or not _truth_valued(source[j + 1:end]):
+            return None, i
+        predicates.append(source[j:end + 1])
+        i = end + 1
 
 
 def _prefix_for(before: str) -> str | None:
