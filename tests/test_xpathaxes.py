@@ -37,7 +37,8 @@ from test_xpathregex import NS, pristine_module
     ("//*[not(@x)]", "/descendant::*[not(@x)]"),
     ("//color//x", "/descendant::color/descendant::x"),
     # Left alone: positional or possibly positional predicates, axes, attributes, odd spacing.
-    ("//p[1]", "//p[1]"), ("//p[last()]", "//p[last()]"), ("//p[position()=1]", "//p[position()=1]"),
+    ("//p[1][@x]", "//p[1][@x]"), ("//p[@x][1][@y]", "//p[@x][1][@y]"), ("//text()[1]", "//text()[1]"),
+    ("//p[last()]", "//p[last()]"), ("//p[position()=1]", "//p[position()=1]"),
     ("//p[count(x)]", "//p[count(x)]"), ("//p[string(@x)]", "//p[string(@x)]"), ("//p[@a * 2]", "//p[@a * 2]"),
     ("//p[@x][2]", "//p[@x][2]"), ("//p[not(@x) and position() > 1]", "//p[not(@x) and position() > 1]"),
     ("//@class", "//@class"), ("//self::p", "//self::p"), ("//.", "//."), ("a //b", "a //b"),
@@ -75,6 +76,18 @@ def test_name_alternations(source, expected):
     assert got == expected
     assert count == (got != source)
     etree.XPath(got, namespaces=NS)  # still an expression
+
+
+@pytest.mark.parametrize("source,expected,count", [
+    # The first child of its parent to match: none of its preceding siblings matches.
+    ("//p[1]", "/descendant::p[not(preceding-sibling::p)]", 1),
+    (".//*[self::a or self::b][@x][1]",
+     "descendant::*[self::a or self::b][@x][not(preceding-sibling::*[self::a or self::b][@x])]", 1),
+    ("//p[.//a][1]/b", "/descendant::p[descendant::a][not(preceding-sibling::p[descendant::a])]/b", 2),
+])
+def test_first_child_rewrites(source, expected, count):
+    assert rewrite_descendant_steps(source) == (expected, count)
+    etree.XPath(expected)
 
 
 def _random_tree(rng: random.Random) -> etree._Element:

@@ -62,7 +62,8 @@ def rewrite_descendant_steps(source: str) -> tuple[str, int]:
             out.append(source[i:end + 1])
             i = end + 1
             continue
-        if source.startswith("//", i) and _safe_step(source, i + 2):
+        first = None
+        if source.startswith("//", i) and (_safe_step(source, i + 2) or (first := _first_child(source, i + 2))):
             text = "".join(out)
             prefix = _prefix_for(text)
             if prefix is not None:
@@ -71,6 +72,13 @@ def rewrite_descendant_steps(source: str) -> tuple[str, int]:
                 out = [text, prefix]
                 replaced += 1
                 i += 2
+                if first:  # x[p][1] -> x[p][not(preceding-sibling::x[p])]
+                    test, predicates_start, one_start, one_end = first
+                    predicates, inner = rewrite_descendant_steps(source[predicates_start:one_start])
+                    out.append(f"{source[i:predicates_start]}{predicates}"
+                               f"[not(preceding-sibling::{test}{predicates.strip()})]")
+                    replaced += inner
+                    i = one_end
                 continue
         out.append(char)
         i += 1
@@ -171,6 +179,41 @@ def _safe_step(source: str, start: int) -> bool:
         end = _closing_bracket(source, j)
         if end is None or not _truth_valued(source[j + 1:end]):
             return False
+        i = end + 1
+
+
+def _first_child(source: str, start: int) -> tuple[str, int, int, int] | None:
+    """For a step after a "//" that picks the first child of its parent that matches,
+    ``x[p][1]`` (``[p]`` any number of predicates, none positional): its name test, where its
+    predicates start, and where its ``[1]`` starts and ends; else None.
+
+    Among all the descendants of a node, those that are the first child of their parent to
+    match are those with no preceding sibling that matches: ``descendant::x[p][not(
+    preceding-sibling::x[p])]``, in one walk where ``//x[p][1]`` visits each parent's children.
+    """
+    i = start
+    while i < len(source) and source[i].isspace():
+        i += 1
+    match = _NAME.match(source, i)
+    if match is None or source.startswith(("::", "("), match.end()):
+        return None
+    i = predicates_start = match.end()
+    while True:
+        j = i
+        while j < len(source) and source[j].isspace():
+            j += 1
+        if not source.startswith("[", j):
+            return None
+        end = _closing_bracket(source, j)
+        if end is None:
+            return None
+        if source[j + 1:end].strip() == "1":
+            after = end + 1
+            while after < len(source) and source[after].isspace():
+                after += 1
+            return None if source.startswith("[", after) else (match[0], predicates_start, j, end + 1)
+        if not _truth_valued(source[j + 1:end]):
+            return None
         i = end + 1
 
 
