@@ -525,6 +525,7 @@ def test_trafilatura_still_reads_the_backup_only_where_it_did() -> None:
 
     functions = {name: getattr(trafilatura.core, name) for name in BACKUP_READERS_SHA256}
     functions["_prepare_tree"] = extractor._prepare_tree  # trafilatura's, as the extractor found it
+    functions["_extract_and_compare"] = extractor._extract_and_compare
     for name, function in functions.items():
         assert hashlib.sha256(inspect.getsource(function).encode()).hexdigest() == BACKUP_READERS_SHA256[name], (
             f"trafilatura's {name} changed: check _prepare_tree_without_backup in archiver/content/extractor.py")
@@ -557,6 +558,64 @@ def test_the_text_without_the_backup_is_the_same_on_every_corpus_page() -> None:
     cleaned, backup = extractor._prepare_tree_without_backup(
         tree, trafilatura.settings.Extractor(fast=False, comments=False), None)
     assert backup is not None
+
+
+# --------------------------------------------------------------------------- the page's text, for the retry
+
+
+def test_trafilatura_measures_the_page_only_for_its_retry_after_the_extraction() -> None:
+    import inspect
+
+    import trafilatura.core
+
+    def code(source: str) -> str:
+        return "\n".join(line for line in source.splitlines() if not line.strip().startswith("#"))
+
+    module = code(inspect.getsource(trafilatura.core))
+    sequence = code(inspect.getsource(trafilatura.core.trafilatura_sequence))
+    assert module.count("html2txt(") == sequence.count("html2txt(") == 1, (
+        "trafilatura.core calls html2txt elsewhere: check _page_text_where_it_can_matter")
+    assert "len(temp_text) < ESCALATION_PAGE_SHARE * len(html2txt(tree))" in sequence
+    assert sequence.index("= _extract_and_compare(") < sequence.index("html2txt(")
+
+
+def test_the_page_text_bound_holds_and_the_text_is_the_same_on_every_corpus_page() -> None:
+    """page_text_bound is at least html2txt's length; bare_extraction as the extractor runs it
+    gives the same text with the shortcut and without it."""
+    import trafilatura
+    import trafilatura.core
+
+    from archiver.content import extractor
+
+    rows = corpus_rows()
+    options = {"with_metadata": False, "include_comments": False, "fast": True}
+    measured = []
+    calls = {"made": 0, "skipped": 0}
+
+    def counting(tree, clean=True):
+        text = extractor._page_text_where_it_can_matter(tree, clean)
+        calls["made"] += 1
+        calls["skipped"] += text == ""
+        return text
+
+    for row in rows:
+        tree = trafilatura.load_html(corpus_html(row))
+        measured.append((extractor.page_text_bound(tree), len(extractor._html2txt(tree))))
+        try:
+            trafilatura.core.html2txt = counting
+            ours = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
+            trafilatura.core.html2txt = extractor._html2txt
+            theirs = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
+        finally:
+            trafilatura.core.html2txt = extractor._page_text_where_it_can_matter
+        assert (ours and ours.text) == (theirs and theirs.text), row["html"]
+    assert all(bound >= length for bound, length in measured)
+    assert len(rows) >= 391 and calls["made"] > 100 and calls["skipped"] > 30
+    # Blocks glued together without spaces, control characters, a cookie banner: still a bound.
+    html = ("<html><body>" + "<div>a<p>b</p>c</div><li>\x07d</li><span>e</span>" * 50
+            + '<div class="Cookie-Banner">Accept all cookies</div><footer>f</footer></body></html>')
+    tree = trafilatura.load_html(html)
+    assert extractor.page_text_bound(tree) >= len(extractor._html2txt(tree)) > 200
 
 
 @pytest.mark.parametrize("head, body, categories, tags", [

@@ -30,6 +30,7 @@ import codecs
 import logging
 import re
 import sys
+import threading
 import unicodedata
 from dataclasses import replace
 from functools import lru_cache
@@ -132,6 +133,55 @@ def _prepare_tree_without_backup(tree: HtmlElement, options: Any, url: str | Non
 
 
 trafilatura.core._prepare_tree = _prepare_tree_without_backup
+
+# trafilatura_sequence retries a short extraction in recall mode when it covers under a fifth of
+# the page's text: ``len(temp_text) < ESCALATION_PAGE_SHARE * len(html2txt(tree))``, where
+# ``html2txt`` copies the page, deletes scripts, footers and cookie banners from the copy (an
+# expression that calls into Python for each element with a class) and spaces its blocks: 3 ms.
+# Only the length is compared, and it is at most the length of the page's text plus two spaces a
+# block element. Where that bound already makes the extraction long enough, the retry cannot
+# happen, and the page's text is not made. The extraction's length is taken from
+# _extract_and_compare, which trafilatura_sequence calls just before; a baseline rescue in
+# between only makes the extraction longer.
+_extract_and_compare = trafilatura.core._extract_and_compare
+_html2txt = trafilatura.core.html2txt
+_BLOCK_ELEMENTS = tuple(sys.modules["trafilatura.baseline"]._BLOCK_ELEMS)  # the package exports a function named baseline
+
+
+class _Extraction(threading.local):
+    length: int | None = None
+
+
+_LAST_EXTRACTION = _Extraction()
+
+
+def _extract_and_compare_noting_length(*args: Any) -> tuple[Any, str]:
+    postbody, text = _extract_and_compare(*args)
+    _LAST_EXTRACTION.length = len(text)
+    return postbody, text
+
+
+def page_text_bound(tree: HtmlElement) -> int:
+    """At least ``len(html2txt(tree))``: the text of the page's body, with two spaces for each
+    block element (html2txt only deletes elements, spaces blocks and squashes whitespace)."""
+    body = tree.find(".//body")
+    if body is None:
+        body = tree
+    return len(body.text_content()) + 2 * sum(1 for _ in body.iter(*_BLOCK_ELEMENTS))
+
+
+def _page_text_where_it_can_matter(tree: Any, clean: bool = True) -> str:
+    """``html2txt`` for trafilatura_sequence's retry decision; "" where its length cannot bring
+    the retry about (the extraction is at least a fifth of ``page_text_bound``)."""
+    length, _LAST_EXTRACTION.length = _LAST_EXTRACTION.length, None
+    share = trafilatura.core.ESCALATION_PAGE_SHARE
+    if length is not None and clean and isinstance(tree, HtmlElement) and length >= share * page_text_bound(tree):
+        return ""
+    return _html2txt(tree, clean)
+
+
+trafilatura.core._extract_and_compare = _extract_and_compare_noting_length
+trafilatura.core.html2txt = _page_text_where_it_can_matter
 
 # Every element of a page is made an HtmlElement. lxml.html's own lookup picks a form, input,
 # select, textarea or label class by tag, with a call into Python each time Python touches an
