@@ -690,3 +690,59 @@ def test_a_body_split_into_sibling_parts_is_extracted_whole() -> None:
     text = extract_article(html.encode(), "https://example.org/ferries", "text/html; charset=utf-8").text
     assert [line.split(":")[0] for line in text.split("\n")] == [
         f"Part {k}, paragraph {n}" for k in range(3) for n in range(4)]
+
+
+# --------------------------------------------------------------------------- trafilatura on the parsed tree
+
+
+def test_trafilatura_copies_only_the_tree_it_is_given() -> None:
+    """_InPlace relies on bare_extraction copying the tree load_html returns only when that is
+    the object it was given, and on load_html being called nowhere else in trafilatura.core."""
+    import inspect
+
+    import trafilatura.core
+
+    source = inspect.getsource(trafilatura.core.bare_extraction)
+    assert "tree = load_html(filecontent, options.max_file_size)" in source
+    assert "if tree is filecontent:\n            tree = copy(tree)" in source
+    assert inspect.getsource(trafilatura.core).count("load_html(") == 1, (
+        "trafilatura.core calls load_html elsewhere: check _load_html_in_place in archiver/content/extractor.py")
+
+
+def test_trafilatura_works_on_the_tree_itself_only_when_told() -> None:
+    import trafilatura
+
+    from archiver.content import extractor
+
+    words = "The council met on Tuesday and heard from residents about the new ferry timetable. " * 8
+    html = (f"<html><body><article><p>{words}</p></article>"
+            '<div id="comments"><p>A reader wrote this comment.</p></div></body></html>')
+    copied, in_place = trafilatura.load_html(html), trafilatura.load_html(html)
+    assert extractor._run_trafilatura(copied, "https://example.org/a").text.startswith("The council met")
+    assert copied.find(".//div[@id='comments']") is not None  # left as it was
+    assert extractor._run_trafilatura(in_place, "https://example.org/a", in_place=True).text.startswith("The council")
+    assert in_place.find(".//div[@id='comments']") is None  # trafilatura pruned the tree itself
+
+
+def test_articles_are_the_same_whether_trafilatura_works_on_the_tree_or_on_a_copy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page read twice: as the extractor runs, and with trafilatura always given a copy
+    (every reader then sees the tree as parsed, in the order before the change). Pages whose
+    container is split into parts, or that quote in an <article>, are among them."""
+    from archiver.content import extractor
+
+    run = extractor._run_trafilatura
+
+    def read(body: bytes, url: str) -> Article | str:
+        try:
+            return extract_article(body, url, "text/html")
+        except ExtractionError as error:
+            return error.reason
+
+    pages = [(row["html"], gunzip_file(CORPUS / row["html"]), row.get("url") or "http://fakehost/")
+             for row in corpus_rows()]
+    ours = [read(body, url) for _, body, url in pages]
+    monkeypatch.setattr(extractor, "_run_trafilatura", lambda tree, url, in_place=False: run(tree, url))
+    for (name, body, url), article in zip(pages, ours):
+        assert read(body, url) == article, name
+    assert len(pages) >= 391 and sum(isinstance(article, Article) for article in ours) >= 380

@@ -183,6 +183,24 @@ def _page_text_where_it_can_matter(tree: Any, clean: bool = True) -> str:
 trafilatura.core._extract_and_compare = _extract_and_compare_noting_length
 trafilatura.core.html2txt = _page_text_where_it_can_matter
 
+class _InPlace:
+    """A parsed page that trafilatura.bare_extraction works on as it is: it copies a tree it is
+    given (0.5 ms a page), and takes one it parsed itself as it is, so its ``load_html`` is
+    given this in place of a tree, and returns the tree."""
+
+    def __init__(self, tree: HtmlElement):
+        self.tree = tree
+
+
+_load_html = trafilatura.core.load_html
+
+
+def _load_html_in_place(htmlobject: Any, max_size: int | None = None) -> HtmlElement | None:
+    return htmlobject.tree if isinstance(htmlobject, _InPlace) else _load_html(htmlobject, max_size)
+
+
+trafilatura.core.load_html = _load_html_in_place
+
 # Every element of a page is made an HtmlElement. lxml.html's own lookup picks a form, input,
 # select, textarea or label class by tag, with a call into Python each time Python touches an
 # element (some 2,400 times a page); neither trafilatura nor archiver uses those classes.
@@ -258,12 +276,16 @@ def extract_article(
     tree = trafilatura.load_html(html)
     if tree is None:
         raise ExtractionError("no_content", "unparsable HTML")
-    # Read before trafilatura runs (it works on its own copy): the tree just parsed is still in
-    # the processor's cache, and these walk all of it.
+    # The page is read before trafilatura runs, while the tree just parsed is still in the
+    # processor's cache, and trafilatura then works on the tree itself rather than on a copy of
+    # it (it deletes comment sections and the like from it). Where something must be read after
+    # it, from the tree as parsed, trafilatura gets a copy: an article container split into parts
+    # (joined, then trafilatura runs again, see _whole_body) and quotes in an <article>.
     marked = _MICRODATA(tree)  # itemprop=articleBody and datePublished: one pass for both
     container = main_container(tree, [e for e in marked if e.get("itemprop") == "articleBody"])
-    document = _run_trafilatura(tree, url)
-    document, container = _whole_body(tree, container, url, document)
+    document = None
+    if container is not None and _has_split_parts(container[0]):
+        document, container = _whole_body(tree, container, url, _run_trafilatura(tree, url))
     element = container[0] if container else None
     headlines = list(islice(tree.iter("h1"), HEADLINES))
     candidates = page_candidates(tree, element, url, headlines, [e for e in marked if e.get("itemprop") != "articleBody"])
@@ -271,12 +293,17 @@ def extract_article(
                                   need_title=not candidates.has("title", _STRONG),
                                   need_date=date_search_matters(candidates))
     chosen = page_metadata(candidates, guesses, headlines, url)
+    language, canonical_url = find_language(tree), find_canonical_url(tree, url)
+    quoted = _has_article_quotes(tree)
+    if document is None:
+        document = _run_trafilatura(tree, url, in_place=not quoted)
     title = _clean_line(guesses.title) or _clean_line(chosen.values.get("title"))
     text = _without_title(_clean_text(document.text or ""), title)
     if not text:
         raise ExtractionError("no_content", "no article text found")
-    text = "\n".join([*_lead_quotes(tree, text), text])
-    article = _build_article(guesses, chosen, tree, url, text, charset)
+    if quoted:
+        text = "\n".join([*_lead_quotes(tree, text), text])
+    article = _build_article(guesses, chosen, language, canonical_url, url, text, charset)
     return replace(article, container_lines=container_lines(container[1] if container else None, text))
 
 
@@ -300,12 +327,7 @@ def _join_split_parts(container: HtmlElement) -> bool:
     of them; whether any were joined."""
     joined = False
     for parent in list(container.iter()):
-        parts: dict[str, list[HtmlElement]] = {}
-        for child in parent:
-            kind = child.get("class")
-            if kind and isinstance(child.tag, str) and next(child.iter("p"), None) is not None:
-                parts.setdefault(kind, []).append(child)
-        for first, *rest in (group for group in parts.values() if len(group) > 1):
+        for first, *rest in _split_parts(parent):
             for part in rest:
                 first.extend(list(part))
                 part.getparent().remove(part)
@@ -313,10 +335,26 @@ def _join_split_parts(container: HtmlElement) -> bool:
     return joined
 
 
-def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
-    """trafilatura's Document for the tree (which it copies, leaving ours untouched)."""
+def _has_split_parts(container: HtmlElement) -> bool:
+    """Whether _join_split_parts would join anything."""
+    return any(_split_parts(parent) for parent in container.iter())
+
+
+def _split_parts(parent: HtmlElement) -> list[list[HtmlElement]]:
+    """The children of ``parent`` that hold paragraphs, by class, where more than one has it."""
+    parts: dict[str, list[HtmlElement]] = {}
+    for child in parent:
+        kind = child.get("class")
+        if kind and isinstance(child.tag, str) and next(child.iter("p"), None) is not None:
+            parts.setdefault(kind, []).append(child)
+    return [group for group in parts.values() if len(group) > 1]
+
+
+def _run_trafilatura(tree: HtmlElement, url: str, in_place: bool = False) -> Any:
+    """trafilatura's Document for the tree, which it copies, leaving ours untouched, unless
+    ``in_place`` (it then deletes comment sections and the like from ours, and saves a copy)."""
     document = trafilatura.bare_extraction(
-        tree,
+        _InPlace(tree) if in_place else tree,
         url=url,
         with_metadata=False,  # trafilatura_guesses reads what is needed, and only that
         include_comments=False,  # readers' comments are not the article
@@ -330,8 +368,8 @@ def _run_trafilatura(tree: HtmlElement, url: str) -> Any:
     return document
 
 
-def _build_article(guesses: Any, chosen: Chosen, tree: HtmlElement, url: str, text: str,
-                   charset: str) -> Article:
+def _build_article(guesses: Any, chosen: Chosen, language: str | None, canonical_url: str | None, url: str,
+                   text: str, charset: str) -> Article:
     """An Article from the chosen metadata, trafilatura's other fields and what we read from the tree."""
     field = chosen.values.get
     return Article(
@@ -341,11 +379,11 @@ def _build_article(guesses: Any, chosen: Chosen, tree: HtmlElement, url: str, te
         modified=_clean_line(field("modified")),
         sitename=_clean_line(field("sitename")),
         hostname=_hostname(guesses, url),
-        language=find_language(tree),
+        language=language,
         description=_clean_line(guesses.description),
         categories=_clean_list(guesses.categories),
         tags=_clean_list(guesses.tags),
-        canonical_url=find_canonical_url(tree, url),
+        canonical_url=canonical_url,
         text=text,
         charset=charset,
         extractor=EXTRACTOR,
@@ -778,6 +816,11 @@ def find_language(tree: HtmlElement) -> str | None:
 
 _NOT_LEAD_QUOTE = frozenset({"header", "footer", "nav", "aside", "figure", "form", "p", "blockquote"})
 _EMBED_CLASS = re.compile(r"twitter|instagram|tiktok|embed", re.IGNORECASE)
+
+
+def _has_article_quotes(tree: HtmlElement) -> bool:
+    """Whether an <article> of the page holds a <blockquote>: else _lead_quotes finds none."""
+    return any(next(article.iter("blockquote"), None) is not None for article in tree.iter("article"))
 
 
 def _lead_quotes(tree: HtmlElement, text: str) -> list[str]:
