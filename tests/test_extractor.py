@@ -391,52 +391,6 @@ def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
     assert len(rows) >= 391 and min(found.values()) >= 20  # pages with some of each were compared
 
 
-# --------------------------------------------------------------------------- the author search
-
-# trafilatura 2.x's extract_author and its AUTHOR_XPATHS (as published, before the extractor
-# rewrites them), on which author_search_can_find relies.
-EXTRACT_AUTHOR_SHA256 = "e356580cb8515cbbc57c6b8f1f639687b45ee9a8c40d02b3aea61630497de194"
-AUTHOR_XPATHS_SHA256 = "e7cdb233823cbb0a7eadad1211ccea04ebd7789ae4ffc076b2fc765f00286c9f"
-
-
-def test_trafilatura_still_searches_for_authors_as_author_search_can_find_expects() -> None:
-    import hashlib
-    import inspect
-
-    import trafilatura.metadata
-    from test_xpathregex import pristine_module
-
-    source = inspect.getsource(trafilatura.metadata.extract_author)
-    paths = "\n".join(x.path for x in pristine_module("trafilatura.xpaths").AUTHOR_XPATHS)
-    assert (hashlib.sha256(source.encode()).hexdigest(), hashlib.sha256(paths.encode()).hexdigest()) == (
-        EXTRACT_AUTHOR_SHA256, AUTHOR_XPATHS_SHA256), (
-        "trafilatura's extract_author or AUTHOR_XPATHS changed: check author_search_can_find in "
-        "archiver/content/extractor.py")
-
-
-def test_the_author_search_is_skipped_only_where_it_finds_nothing() -> None:
-    import trafilatura
-    import trafilatura.metadata
-
-    from archiver.content.extractor import author_search_can_find
-
-    rows = corpus_rows()
-    skipped = 0
-    for row in rows:
-        tree = trafilatura.load_html(corpus_html(row))
-        if not author_search_can_find(tree):
-            assert trafilatura.metadata.extract_author(tree) is None, row["html"]
-            skipped += 1
-    assert 50 <= skipped < len(rows)
-    bylined = trafilatura.load_html('<html><body><p class="byline">By Jane Doe</p><p>Text.</p></body></html>')
-    assert author_search_can_find(bylined) and trafilatura.metadata.extract_author(bylined) == "Jane Doe"
-    # A <rel> element's text is what a deletion inside it could change: searched whatever it holds.
-    odd = trafilatura.load_html("<html><body><div><rel>m<b>x</b>e</rel></div><p>Text.</p></body></html>")
-    assert author_search_can_find(odd)
-    plain = trafilatura.load_html("<html><body><div><p>Nothing about who wrote this.</p></div></body></html>")
-    assert not author_search_can_find(plain)
-
-
 # --------------------------------------------------------------------------- characters XML refuses
 
 
