@@ -156,7 +156,7 @@ STEPS = [
     ("archiver.content.extractor", "read_byline", "archiver's byline reader"),
     ("archiver.content.extractor", "read_opengraph", "archiver's OpenGraph reader"),
     ("archiver.content.extractor", "jsonld_objects", "archiver's JSON-LD parsing"),
-    ("archiver.content.extractor", "_MICRODATA", "microdata search (the first walk after trafilatura's)"),
+    ("archiver.content.extractor", "_MICRODATA", "microdata search (the first walk of the parsed page)"),
     ("archiver.content.extractor", "main_container", "the article container"),
     ("archiver.content.extractor", "_whole_body", "split bodies (trafilatura again where needed)"),
     ("archiver.content.extractor", "decode_html", "decoding"),
