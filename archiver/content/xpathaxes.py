@@ -116,20 +116,14 @@ def rewrite_name_alternations(source: str) -> tuple[str, int]:
 def _plain_predicates(source: str, i: int) -> tuple[str | None, int]:
     """The predicates from ``i`` on and where they end, if none is positional and the path ends
     after them; else None."""
-    predicates = []
-    while True:
-        j = i
-        while j < len(source) and source[j].isspace():
-            j += 1
-        if j == len(source) or source[j] in _PATH_CLOSERS:
-            return "".join(predicates), i
-        if source[j] != "[":
-            return None, i
-        end = _closing_bracket(source, j)
-        if end is None or not _truth_valued(source[j + 1:end]):
-            return None, i
-        predicates.append(source[j:end + 1])
-        i = end + 1
+    found = _predicates(source, i)
+    if found is None or not all(_truth_valued(source[j + 1:end]) for j, end in found[0]):
+        return None, i
+    spans, after = found
+    rest = source[after:].lstrip()
+    if rest and rest[0] not in _PATH_CLOSERS:
+        return None, i
+    return "".join(source[j:end + 1] for j, end in spans), after
 
 
 def _prefix_for(before: str) -> str | None:
@@ -170,16 +164,8 @@ def _safe_step(source: str, start: int) -> bool:
     i = match.end()
     if source.startswith("::", i) or (source.startswith("(", i) and match.re is _NAME):
         return False  # an axis, or a function call
-    while True:
-        j = i
-        while j < len(source) and source[j].isspace():
-            j += 1
-        if not source.startswith("[", j):
-            return True
-        end = _closing_bracket(source, j)
-        if end is None or not _truth_valued(source[j + 1:end]):
-            return False
-        i = end + 1
+    found = _predicates(source, i)
+    return found is not None and all(_truth_valued(source[j + 1:end]) for j, end in found[0])
 
 
 def _first_child(source: str, start: int) -> tuple[str, int, int, int] | None:
@@ -197,23 +183,29 @@ def _first_child(source: str, start: int) -> tuple[str, int, int, int] | None:
     match = _NAME.match(source, i)
     if match is None or source.startswith(("::", "("), match.end()):
         return None
-    i = predicates_start = match.end()
+    found = _predicates(source, match.end())
+    if found is None or not found[0]:
+        return None
+    *plain, (one_start, one_end) = found[0]
+    if source[one_start + 1:one_end].strip() != "1" or not all(_truth_valued(source[j + 1:end]) for j, end in plain):
+        return None
+    return match[0], match.end(), one_start, one_end + 1
+
+
+def _predicates(source: str, i: int) -> tuple[list[tuple[int, int]], int] | None:
+    """Where each predicate of a step starts and ends (its brackets), from ``i`` on, and where the
+    last one ends; None if a bracket is left open."""
+    spans = []
     while True:
         j = i
         while j < len(source) and source[j].isspace():
             j += 1
         if not source.startswith("[", j):
-            return None
+            return spans, i
         end = _closing_bracket(source, j)
         if end is None:
             return None
-        if source[j + 1:end].strip() == "1":
-            after = end + 1
-            while after < len(source) and source[after].isspace():
-                after += 1
-            return None if source.startswith("[", after) else (match[0], predicates_start, j, end + 1)
-        if not _truth_valued(source[j + 1:end]):
-            return None
+        spans.append((j, end))
         i = end + 1
 
 
