@@ -200,3 +200,23 @@ def test_jsonld_in_a_cdata_section_and_two_authors_in_one_name() -> None:
     assert (article.title, article.author) == ("Trams again", "Jane Doe; John Roe")
     assert clean_author("FOCUS-Online-Experte Robin Tschöpe") == "Robin Tschöpe"
     assert clean_author("David Hutzler, dpa") == "David Hutzler"
+
+
+def test_the_byline_initials_let_through_every_text_the_byline_pattern_matches() -> None:
+    """_byline_texts asks for one of _BYLINE_INITIALS after the white space before the pattern:
+    every character the pattern's first letters match, whatever their case, is among them, and
+    str.lstrip strips exactly what the pattern's \\s* skips."""
+    import re
+    import sys
+
+    from archiver.content import metadata
+
+    first_letters = re.compile("[" + "".join({w[0] for w in metadata._BYLINE_WORDS}) + "]", re.IGNORECASE)
+    space = re.compile(r"\s")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if first_letters.fullmatch(char):
+            assert char in metadata._BYLINE_INITIALS, hex(code)
+        assert bool(space.fullmatch(char)) == char.isspace(), hex(code)
+    for text in ("By Jane Doe", " \u00a0\tVon Hans Meier", "AUTOR: Ana", "written by Sam", "door Piet"):
+        assert metadata._BYLINE_START.match(text) and text.lstrip()[:1] in metadata._BYLINE_INITIALS
