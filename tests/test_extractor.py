@@ -680,9 +680,9 @@ def test_trafilatura_works_on_the_tree_itself_only_when_told() -> None:
 
 def test_articles_are_the_same_whether_trafilatura_works_on_the_tree_or_on_a_copy(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every page read twice: as the extractor runs, and with trafilatura always given a copy
-    (every reader then sees the tree as parsed, in the order before the change). Pages whose
-    container is split into parts, or that quote in an <article>, are among them."""
+    """Every page read twice: as the extractor runs, and with trafilatura always given a copy,
+    so that the tree stays as parsed whatever reads it after trafilatura. Pages whose container
+    is split into parts, or that quote in an <article>, are among them."""
     from archiver.content import extractor
 
     run = extractor._run_trafilatura
