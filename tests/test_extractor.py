@@ -570,6 +570,26 @@ def test_the_page_text_bound_holds_and_the_text_is_the_same_on_every_corpus_page
             + '<div class="Cookie-Banner">Accept all cookies</div><footer>f</footer></body></html>')
     tree = trafilatura.load_html(html)
     assert extractor.page_text_bound(tree) >= len(extractor._html2txt(tree)) > 200
+    # Scripts and style sheets count for nothing, their tails for what they hold.
+    words = "Short article text that stays. " * 4
+    html = (f"<html><body><p>{words}</p><script>var data = {{'x': '{'y' * 5000}'}};</script> tail words "
+            f"<style>p {{ color: red; }}</style><p>{words}</p></body></html>")
+    tree = trafilatura.load_html(html)
+    assert len(extractor._html2txt(tree)) <= extractor.page_text_bound(tree) < 400
+
+
+def test_trafilatura_still_deletes_scripts_and_style_sheets_before_measuring_the_page() -> None:
+    """page_text_bound leaves out the text of <script> and <style>: html2txt's cleaning deletes them."""
+    import inspect
+
+    from test_xpathregex import pristine_module
+
+    baseline = pristine_module("trafilatura.baseline")
+    paths = pristine_module("trafilatura.settings").BASIC_CLEAN_XPATH.path.split("|")
+    assert ".//script" in paths and ".//style" in paths
+    assert "_spaced_text(basic_cleaning(body) if clean else body)" in inspect.getsource(baseline.html2txt)
+    assert "for elem in BASIC_CLEAN_XPATH(tree):\n        delete_element(elem)" in inspect.getsource(
+        baseline.basic_cleaning)
 
 
 @pytest.mark.parametrize("head, body, categories, tags", [

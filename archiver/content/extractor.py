@@ -161,12 +161,14 @@ def _extract_and_compare_noting_length(*args: Any) -> tuple[Any, str]:
 
 
 def page_text_bound(tree: HtmlElement) -> int:
-    """At least ``len(html2txt(tree))``: the text of the page's body, with two spaces for each
-    block element (html2txt only deletes elements, spaces blocks and squashes whitespace)."""
+    """At least ``len(html2txt(tree))``: the text of the page's body without that of its scripts
+    and style sheets, with two spaces for each block element. html2txt deletes every script and
+    style element (and more), spaces blocks and squashes whitespace; it never adds text."""
     body = tree.find(".//body")
     if body is None:
         body = tree
-    return len(body.text_content()) + 2 * sum(1 for _ in body.iter(*_BLOCK_ELEMENTS))
+    scripts = sum(len(element.text or "") for element in body.iter("script", "style"))
+    return len(body.text_content()) - scripts + 2 * sum(1 for _ in body.iter(*_BLOCK_ELEMENTS))
 
 
 def _page_text_where_it_can_matter(tree: Any, clean: bool = True) -> str:
