@@ -35,7 +35,7 @@ import unicodedata
 from dataclasses import replace
 from functools import lru_cache
 from itertools import islice, takewhile
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -137,9 +137,8 @@ trafilatura.core._prepare_tree = _prepare_tree_without_backup
 # the page's text: ``len(temp_text) < ESCALATION_PAGE_SHARE * len(html2txt(tree))``, where
 # ``html2txt`` copies the page, deletes scripts, footers and cookie banners from the copy (an
 # expression that calls into Python for each element with a class) and spaces its blocks: 2.6 ms.
-# Only the length is compared, and it is at most the length of the page's text plus two spaces a
-# block element. Where that bound already makes the extraction long enough, the retry cannot
-# happen, and the page's text is not made. The extraction's length is taken from
+# Only the length is compared, and page_text_bound bounds it. Where that bound already makes the
+# extraction long enough, the retry cannot happen, and the page's text is not made. The extraction's length is taken from
 # _extract_and_compare, which trafilatura_sequence calls just before; a baseline rescue in
 # between only makes the extraction longer.
 _extract_and_compare = trafilatura.core._extract_and_compare
@@ -309,32 +308,28 @@ def extract_article(
     return replace(article, container_lines=container_lines(container[1] if container else None, text))
 
 
-def _whole_body(tree: HtmlElement, container: tuple[HtmlElement, str] | None, url: str,
-                document: Any) -> tuple[Any, tuple[HtmlElement, str] | None]:
+def _whole_body(tree: HtmlElement, container: tuple[HtmlElement, str], url: str,
+                document: Any) -> tuple[Any, tuple[HtmlElement, str]]:
     """trafilatura's Document once more, when what it found is under half the text of the page's
-    article container and that container splits the body into sibling parts of one class (ads
-    or pull quotes between them): the parts joined into the first, which trafilatura takes whole.
-    trafilatura keeps only the first part of such a body."""
-    if container is None or len(document.text or "") * 2 >= len(container[1]):
+    article container, which splits the body into sibling parts of one class (ads or pull quotes
+    between them, see _has_split_parts): the parts joined into the first, which trafilatura takes
+    whole. trafilatura keeps only the first part of such a body."""
+    if len(document.text or "") * 2 >= len(container[1]):
         return document, container
-    if not _join_split_parts(container[0]):
-        return document, container
+    _join_split_parts(container[0])
     again = _run_trafilatura(tree, url)
     container = (container[0], _squash(container[0].text_content()))  # the parts are in a new order
     return (again if len(again.text or "") > len(document.text or "") else document), container
 
 
-def _join_split_parts(container: HtmlElement) -> bool:
+def _join_split_parts(container: HtmlElement) -> None:
     """Move the children of later siblings that share a class and hold paragraphs into the first
-    of them; whether any were joined."""
-    joined = False
+    of them."""
     for parent in list(container.iter()):
         for first, *rest in _split_parts(parent):
             for part in rest:
                 first.extend(list(part))
                 part.getparent().remove(part)
-            joined = True
-    return joined
 
 
 def _has_split_parts(container: HtmlElement) -> bool:
@@ -808,9 +803,13 @@ _NOT_LEAD_QUOTE = frozenset({"header", "footer", "nav", "aside", "figure", "form
 _EMBED_CLASS = re.compile(r"twitter|instagram|tiktok|embed", re.IGNORECASE)
 
 
+def _quoting_articles(tree: HtmlElement) -> Iterator[HtmlElement]:
+    """The page's <article>s that hold a <blockquote>: the only ones _lead_quotes reads."""
+    return (article for article in tree.iter("article") if next(article.iter("blockquote"), None) is not None)
+
+
 def _has_article_quotes(tree: HtmlElement) -> bool:
-    """Whether an <article> of the page holds a <blockquote>: else _lead_quotes finds none."""
-    return any(next(article.iter("blockquote"), None) is not None for article in tree.iter("article"))
+    return next(_quoting_articles(tree), None) is not None
 
 
 def _lead_quotes(tree: HtmlElement, text: str) -> list[str]:
@@ -820,9 +819,7 @@ def _lead_quotes(tree: HtmlElement, text: str) -> list[str]:
     in the Moscow Times layout of fixtures/moscowtimes) would be lost; the reader sees it first.
     """
     first_line = text.split("\n", 1)[0]
-    for article in tree.iter("article"):
-        if next(article.iter("blockquote"), None) is None:
-            continue
+    for article in _quoting_articles(tree):
         start = next((p for p in article.iter("p") if _squash(p.text_content()) == first_line), None)
         if start is not None:
             return [q for q in _quotes_before(article, start) if q != first_line]
