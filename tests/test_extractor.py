@@ -284,6 +284,16 @@ def test_pages_without_an_article_are_no_content(body: bytes) -> None:
     assert caught.value.reason == "no_content"
 
 
+def test_a_body_of_white_space_is_empty_by_the_same_bytes_strip_takes() -> None:
+    # extract_article asks isspace() (which stops at the first other byte) rather than strip()
+    for value in range(256):
+        for body in (bytes([value]), bytes([value]) * 3, b" \t" + bytes([value])):
+            assert (not body or body.isspace()) == (not body.strip()), body
+    with pytest.raises(ExtractionError) as caught:
+        extract_article(b" \t\r\n\x0b\x0c", "http://example.org/x", "text/html")
+    assert (caught.value.reason, caught.value.detail) == ("no_content", "empty body")
+
+
 def test_extraction_error_pickles() -> None:
     error = ExtractionError("not_html", "application/pdf")
     copy = pickle.loads(pickle.dumps(error))

@@ -266,7 +266,7 @@ def extract_article(
     if len(body) > max_bytes:
         log.info("extracting the first %s of %s bytes of %s", max_bytes, len(body), url)
         body = body[:max_bytes]
-    if not body.strip():
+    if not body or body.isspace():  # body.strip() would copy the whole body to find out
         raise ExtractionError("no_content", "empty body")
     non_html = sniff_non_html(body, content_type)
     if non_html is not None:
