@@ -602,6 +602,119 @@ def test_trafilatura_still_deletes_scripts_and_style_sheets_before_measuring_the
         baseline.basic_cleaning)
 
 
+# --------------------------------------------------------------------------- the author search
+
+# trafilatura 2.x's extract_author and extract_metainfo, and the sources of AUTHOR_XPATHS and
+# AUTHOR_DISCARD_XPATHS as trafilatura writes them: archiver.content.extractor.extract_author
+# restates them without the copy of the page, on the ground that the expressions test names and
+# own attributes only.
+AUTHOR_SEARCH_SHA256 = {
+    "extract_author": "e356580cb8515cbbc57c6b8f1f639687b45ee9a8c40d02b3aea61630497de194",
+    "extract_metainfo": "a93943e7782f221add1ce6e5d8300befa2a617fcbceb13403f79af7b51b32918",
+    "expressions": "bd5f280624916a837f627a558a6f87d6ebde80d97a00908c8a856c7b7b9eae82",
+}
+
+
+def test_trafilatura_still_searches_for_authors_as_extract_author_restates_it() -> None:
+    import hashlib
+    import inspect
+
+    import trafilatura.metadata
+
+    from test_xpathregex import pristine_module
+
+    xpaths = pristine_module("trafilatura.xpaths")
+    sources = {
+        "extract_author": inspect.getsource(trafilatura.metadata.extract_author),
+        "extract_metainfo": inspect.getsource(trafilatura.metadata.extract_metainfo),
+        "expressions": "\n".join(x.path for x in [*xpaths.AUTHOR_XPATHS, *xpaths.AUTHOR_DISCARD_XPATHS]),
+    }
+    for name, source in sources.items():
+        assert hashlib.sha256(source.encode()).hexdigest() == AUTHOR_SEARCH_SHA256[name], (
+            f"trafilatura's {name} changed: compare extract_author in archiver/content/extractor.py with it")
+
+
+def test_extract_author_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
+    import trafilatura
+    import trafilatura.metadata
+
+    from archiver.content.extractor import extract_author
+
+    rows = corpus_rows()
+    found = 0
+    for row in rows:
+        tree = trafilatura.load_html(corpus_html(row))
+        theirs = trafilatura.metadata.extract_author(tree)
+        assert extract_author(tree) == theirs, row["html"]
+        found += theirs is not None
+    assert len(rows) >= 391 and found > 200
+
+
+def _random_author_page(rng: "random.Random") -> str:
+    """Nested elements that the author search selects, that its pruning deletes (inside and around
+    each other), with texts and tails of every length around its 3-to-119 limit, and comments."""
+    tags = ["a", "div", "span", "section", "p", "strong", "h3", "time", "figure", "address", "b", "author"]
+    classes = [None, "author", "byline", "author-name", "sidebar", "comments", "title", "date", "quote",
+               "print", "meta-date", "x", "Byline writer", "post-author sidebar"]
+    ids = [None, None, "author", "comments", "commentlist-1", "x"]
+
+    def words() -> str:
+        return " ".join(rng.choice(["Ann", "Bo", "Lee", "by", "x", "Jane Doe", "  ", "\n"]) * rng.choice([1, 1, 2, 30])
+                        for _ in range(rng.randrange(3)))
+
+    def element(depth: int) -> str:
+        tag = rng.choice(tags)
+        attributes = "".join(f' {name}="{value}"' for name, value in
+                             (("class", rng.choice(classes)), ("id", rng.choice(ids))) if value)
+        children = "".join(element(depth + 1) + words() for _ in range(rng.randrange(4 if depth < 4 else 1)))
+        comment = "<!-- c -->" if rng.random() < 0.1 else ""
+        return f"<{tag}{attributes}>{words()}{comment}{children}</{tag}>"
+
+    return f"<html><body>{''.join(element(0) + words() for _ in range(rng.randrange(1, 5)))}</body></html>"
+
+
+def test_extract_author_finds_what_trafilatura_finds_on_random_pages() -> None:
+    import random
+
+    import lxml.html
+    import trafilatura
+    import trafilatura.metadata
+
+    from archiver.content import extractor
+
+    rng = random.Random(15)
+    found = pruned = 0
+    for _ in range(3000):
+        tree = trafilatura.load_html(_random_author_page(rng))
+        theirs = trafilatura.metadata.extract_author(tree)
+        assert extractor.extract_author(tree) == theirs, lxml.html.tostring(tree)
+        found += theirs is not None
+        pruned += any(extractor._HOLDS_DISCARDED(e) and not extractor._DISCARDED(e)
+                      for x in trafilatura.metadata.AUTHOR_XPATHS for e in x(tree))
+    assert found > 1000 and pruned > 300, (found, pruned)
+
+
+@pytest.mark.parametrize("body, author", [
+    # the match holds a sidebar and a date, which are deleted, their tails kept and joined
+    ('<div class="author">Jane<span class="sidebar">Menu</span> Doe<time>Today</time></div>', "Jane Doe"),
+    ('<div class="author">Ja<span class="sidebar">Menu</span>ne Doe</div>', "Jane Doe"),
+    # the first match is inside a comment section, the second is not
+    ('<div id="comments"><span class="author">Troll Reader</span></div><p class="author">Jane Doe</p>',
+     "Jane Doe"),
+    # a <rel> child is read by its text (rel='me'), here "me" only once the sidebar is deleted:
+    # the page goes to trafilatura's own search
+    ('<p>Words</p><span><rel>m<span class="sidebar">x</span>e</rel>Jane Doe</span>', "Me Jane Doe"),
+])
+def test_extract_author_on_pruned_matches(body: str, author: str) -> None:
+    import trafilatura
+    import trafilatura.metadata
+
+    from archiver.content.extractor import extract_author
+
+    tree = trafilatura.load_html(f"<html><body>{body}</body></html>")
+    assert extract_author(tree) == trafilatura.metadata.extract_author(tree) == author
+
+
 @pytest.mark.parametrize("head, body, categories, tags", [
     ('<meta property="article:section" content="Politics">', "", ["Politics"], []),
     ("", '<div class="entry-meta"><a href="/category/sport/">Sport</a> <a href="/tag/cup/">Cup</a></div>',
