@@ -220,3 +220,41 @@ def test_the_byline_initials_let_through_every_text_the_byline_pattern_matches()
         assert bool(space.fullmatch(char)) == char.isspace(), hex(code)
     for text in ("By Jane Doe", " \u00a0\tVon Hans Meier", "AUTOR: Ana", "written by Sam", "door Piet"):
         assert metadata._BYLINE_START.match(text) and text.lstrip()[:1] in metadata._BYLINE_INITIALS
+
+
+def test_byline_texts_are_every_text_and_tail_in_page_order() -> None:
+    """_byline_texts against the plainest statement of it (each node's text, then its tail, in
+    document order, outside captions, navigation and footers) on random pages of bylines as texts,
+    tails and comments, inside and outside excluded elements."""
+    import random
+    from itertools import islice
+
+    import trafilatura
+
+    from archiver.content import metadata
+
+    def reference(scope):
+        for element in islice(scope.iter(), metadata._MAX_ELEMENTS):
+            for text, is_tail in ((element.text, False), (element.tail, True)):
+                if text and len(text) < 80 and metadata._BYLINE_START.match(text):
+                    holder = element.getparent() if is_tail else element
+                    if holder is not None and not metadata._in_excluded(holder):
+                        yield " ".join(text.split()), metadata._text_after(element, is_tail)
+
+    rng = random.Random(7)
+    texts = ["", "By Jane Doe", " \u00a0von Hans Meier", "Autor:", "Bystander", "by " + "x" * 90, "Ann Lee", "\n  "]
+
+    def element(depth: int) -> str:
+        tag = rng.choice(["div", "p", "span", "figure", "nav", "footer", "a", "figcaption", "b"])
+        inner = "".join(element(depth + 1) + rng.choice(texts) for _ in range(rng.randrange(3 if depth < 4 else 1)))
+        comment = f"<!--{rng.choice(texts)}-->" if rng.random() < 0.1 else ""
+        return f"<{tag}>{rng.choice(texts)}{comment}{inner}</{tag}>"
+
+    found = 0
+    for _ in range(500):
+        tree = trafilatura.load_html(f"<html><body>{element(0)}{rng.choice(texts)}</body></html>")
+        scope = next(tree.iter("body"))
+        ours = [(text, following()) for text, following in metadata._byline_texts(scope)]
+        assert ours == list(reference(scope))
+        found += len(ours)
+    assert found > 500

@@ -292,13 +292,18 @@ def read_byline(tree: HtmlElement, into: Candidates, container: HtmlElement | No
 
 def _byline_texts(scope: HtmlElement) -> Iterator[tuple[str, Any]]:
     """(short text that starts like a byline, a function giving the text after it) in ``scope``,
-    outside captions, navigation and footers."""
+    outside captions, navigation and footers. (Each element's text and tail are read in the loop
+    itself: a tuple of the two for each of the page's elements took a sixth of its CPU.)"""
+    initials, starts = _BYLINE_INITIALS, _BYLINE_START.match
     for element in islice(scope.iter(), _MAX_ELEMENTS):
-        for text, is_tail in ((element.text, False), (element.tail, True)):
-            if text and len(text) < 80 and text.lstrip()[:1] in _BYLINE_INITIALS and _BYLINE_START.match(text):
-                holder = element.getparent() if is_tail else element
-                if holder is not None and not _in_excluded(holder):
-                    yield " ".join(text.split()), lambda e=element, t=is_tail: _text_after(e, t)
+        text = element.text
+        if text and len(text) < 80 and text.lstrip()[:1] in initials and starts(text) and not _in_excluded(element):
+            yield " ".join(text.split()), lambda e=element: _text_after(e, False)
+        text = element.tail
+        if text and len(text) < 80 and text.lstrip()[:1] in initials and starts(text):
+            holder = element.getparent()
+            if holder is not None and not _in_excluded(holder):
+                yield " ".join(text.split()), lambda e=element: _text_after(e, True)
 
 
 def _in_excluded(element: HtmlElement) -> bool:
