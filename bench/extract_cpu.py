@@ -148,7 +148,7 @@ STEPS = [
     ("trafilatura.core", "html2txt", "  of which: its estimate of the page's whole text"),
     ("trafilatura.core", "_recall_retry", "  of which: its retry of short extractions"),
     ("trafilatura", "load_html", "parsing (trafilatura.load_html)"),
-    ("trafilatura.metadata", "extract_author", "trafilatura's whole-page author search"),
+    ("archiver.content.extractor", "extract_author", "trafilatura's whole-page author search (as archiver restates it)"),
     ("trafilatura.metadata", "find_date", "trafilatura's (htmldate's) date search"),
     ("archiver.content.extractor", "catstags", "category and tag links"),
     ("trafilatura.metadata", "examine_meta", "trafilatura's <meta> reader"),

@@ -715,6 +715,60 @@ def test_extract_author_on_pruned_matches(body: str, author: str) -> None:
     assert extract_author(tree) == trafilatura.metadata.extract_author(tree) == author
 
 
+# --------------------------------------------------------------------------- html2txt's cleaning
+
+
+def test_the_cookie_consent_stand_in_selects_what_trafilatura_selects_on_every_corpus_page() -> None:
+    """CookieConsentOnce against BASIC_CLEAN_XPATH as trafilatura writes it, at each page's
+    <body> (where html2txt cleans) and at its root (the baseline), on pages with and without a
+    class or id the cookie pattern matches."""
+    import sys as _sys
+
+    import trafilatura
+
+    from archiver.content.extractor import CookieConsentOnce
+    from test_xpathregex import pristine_module
+
+    pristine = pristine_module("trafilatura.settings").BASIC_CLEAN_XPATH
+    stand_in = _sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH
+    assert isinstance(stand_in, CookieConsentOnce)
+    matched = 0
+    for row in corpus_rows():
+        tree = trafilatura.load_html(corpus_html(row))
+        for context in (tree, tree.find(".//body")):
+            if context is not None:
+                assert stand_in(context) == pristine(context), row["html"]
+        matched += len(pristine(tree)) != len(stand_in.rest(tree))
+    assert matched > 20
+
+
+@pytest.mark.parametrize("attributes", [
+    'class="CookieBanner"', 'id="site-COOKIE_notice"', 'class="x onetrust-pc"', 'class="coo\u212aie-law"',
+    'class="notice--cookie"', 'class="cookies"', 'id="consent"', 'class=""',
+])
+def test_the_cookie_consent_stand_in_on_near_misses(attributes: str) -> None:
+    import sys as _sys
+
+    import trafilatura
+
+    from test_xpathregex import pristine_module
+
+    pristine = pristine_module("trafilatura.settings").BASIC_CLEAN_XPATH
+    stand_in = _sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH
+    tree = trafilatura.load_html(f"<html><body><div {attributes}><p>Text</p></div><aside>a</aside></body></html>")
+    for context in (tree, tree.find(".//body"), tree.find(".//body/div")):
+        assert stand_in(context) == pristine(context)
+
+
+def test_the_cookie_consent_stand_in_stands_only_for_its_expression() -> None:
+    from lxml.etree import XPath
+
+    from archiver.content.extractor import CookieConsentOnce
+
+    other = XPath(".//aside|.//*[re:test(@class, 'cookie', 'i')]", namespaces={"re": "http://exslt.org/regular-expressions"})
+    assert CookieConsentOnce.standing_in(other) is other
+
+
 @pytest.mark.parametrize("head, body, categories, tags", [
     ('<meta property="article:section" content="Politics">', "", ["Politics"], []),
     ("", '<div class="entry-meta"><a href="/category/sport/">Sport</a> <a href="/tag/cup/">Cup</a></div>',

@@ -57,7 +57,7 @@ def pristine_module(name: str):
 
 
 XPATHS = _xpaths(pristine_module("trafilatura.xpaths"))
-ALL_XPATHS = {**XPATHS, **_xpaths(trafilatura.settings, ["BASIC_CLEAN_XPATH"])}
+ALL_XPATHS = {**XPATHS, **_xpaths(pristine_module("trafilatura.settings"), ["BASIC_CLEAN_XPATH"])}
 CALLS = sorted({(m[1].strip(), m[2], m[3] or "") for xs in ALL_XPATHS.values() for x in xs
                 for m in CALL.finditer(x.path)})
 

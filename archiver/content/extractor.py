@@ -90,6 +90,16 @@ _REGEXP_NS = "http://exslt.org/regular-expressions"
 PRISTINE_SOURCES: dict[XPath, str] = {}  # each expression _faster_xpaths gave a module: its source as written
 
 
+def native_source(source: str) -> tuple[str, bool]:
+    """An XPath expression with the rewrites of _faster_xpaths (the same nodes, selected faster),
+    and whether any applied. (A re:test kept as it is is guarded all the same, and comes out
+    guarded twice if rewritten twice: an expression no rule changed is left as it was.)"""
+    source, replaced, _ = rewrite_xpath(source)
+    source, stepped = rewrite_descendant_steps(source)
+    source, named = rewrite_name_alternations(source)
+    return source, bool(replaced or stepped or named)
+
+
 def _faster_xpaths() -> None:
     """Give trafilatura's and htmldate's XPath expressions native string tests in place of
     ``re:test()`` calls (see archiver.content.xpathregex), ``descendant::`` steps in place of
@@ -101,10 +111,7 @@ def _faster_xpaths() -> None:
     def native(xpath: XPath) -> XPath:
         source = xpath.path
         if source not in rewritten:
-            new_source, replaced, _ = rewrite_xpath(source)
-            new_source, stepped = rewrite_descendant_steps(new_source)
-            new_source, named = rewrite_name_alternations(new_source)
-            changed = replaced or stepped or named
+            new_source, changed = native_source(source)
             rewritten[source] = XPath(new_source, namespaces={"re": _REGEXP_NS}) if changed else xpath
             PRISTINE_SOURCES.setdefault(rewritten[source], source)  # a list two modules share comes twice
         return rewritten[source]
@@ -236,6 +243,41 @@ class XmlRefusedChars:
 
 if trafilatura.utils.INVALID_XML_CHARS.pattern == XmlRefusedChars.SOURCE:  # else left as trafilatura has it
     trafilatura.utils.INVALID_XML_CHARS = XmlRefusedChars(trafilatura.utils.INVALID_XML_CHARS)
+
+class CookieConsentOnce:
+    """Stands in for trafilatura's ``BASIC_CLEAN_XPATH``: what html2txt (trafilatura's measure of
+    the page's text, see _page_text_where_it_can_matter) and its baseline delete. That is asides,
+    footers, scripts and the like, and every element whose class or id matches a pattern of
+    cookie-consent names, case-insensitively, which lxml tests with a call into Python for each
+    element that has a class or an id: 2.2 of the expression's 2.5 ms a page. Here the page's
+    distinct class and id values are read at once (0.8 ms) and the pattern run once on each,
+    as lxml's ``re:test`` runs it (``re.search``, ``re.IGNORECASE``); where none matches (359 of
+    the 391 corpus pages) that part of the expression selects nothing, and only the rest runs:
+    1.6 ms a page in all, where the expression took 2.4."""
+
+    def __init__(self, whole: XPath, rest: str, pattern: str):
+        self.whole, self.path = whole, whole.path
+        self.rest = XPath(native_source(rest)[0], namespaces={"re": _REGEXP_NS})
+        self.pattern = re.compile(pattern, re.IGNORECASE)
+
+    def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
+        if any(self.pattern.search(value) for value in set(_CLASSES_AND_IDS(tree))):
+            return self.whole(tree)
+        return self.rest(tree)
+
+    @classmethod
+    def standing_in(cls, whole: XPath) -> XPath | CookieConsentOnce:
+        """The stand-in for ``whole``, or ``whole`` itself if it is not the expression this stands for."""
+        pattern = getattr(trafilatura.settings, "_COOKIE_CONSENT_RE", None)
+        rest, cut, tail = PRISTINE_SOURCES.get(whole, whole.path).rpartition("|.//*[re:test(")
+        if not pattern or not cut or tail != f"@class, '{pattern}', 'i') or re:test(@id, '{pattern}', 'i')]":
+            return whole
+        return cls(whole, rest, pattern)
+
+
+_CLASSES_AND_IDS = XPath("descendant::*/@class | descendant::*/@id")
+trafilatura.settings.BASIC_CLEAN_XPATH = sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH = (
+    CookieConsentOnce.standing_in(trafilatura.settings.BASIC_CLEAN_XPATH))
 
 # The archive keeps no license field, and trafilatura looks for one in every link of every footer
 # of every page: about a twentieth of the extraction time, spent on nothing we store.
