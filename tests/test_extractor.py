@@ -6,6 +6,7 @@ import importlib.metadata
 import importlib.util
 import json
 import pickle
+import random
 import re
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import gunzip_file
 
+from archiver.content import speedups
 from archiver.content.extractor import (
     Article,
     ExtractionError,
@@ -410,7 +412,7 @@ def test_the_characters_xml_refuses_are_those_of_trafilaturas_pattern() -> None:
 
     import trafilatura.utils
 
-    from archiver.content.extractor import XmlRefusedChars
+    from archiver.content.speedups import XmlRefusedChars
 
     assert isinstance(trafilatura.utils.INVALID_XML_CHARS, XmlRefusedChars)
     pristine = re.compile(trafilatura.utils.INVALID_XML_CHARS.compiled.pattern)
@@ -447,7 +449,6 @@ def test_one_element_class_changes_no_extraction() -> None:
     import trafilatura.utils
     from lxml.html import FormElement, HtmlElementClassLookup
 
-    from archiver.content import extractor
 
     rows = corpus_rows()[::3]
     form = (b"<html><body><article><form><label>Name</label><input value='x'><select><option>A</option>"
@@ -463,7 +464,7 @@ def test_one_element_class_changes_no_extraction() -> None:
         assert type(trafilatura.load_html(form).find(".//form")) is FormElement
         theirs = [_extract_or_reason(body, url) for body, url in pages]
     finally:
-        parser.set_element_class_lookup(extractor.HTML_CLASSES)
+        parser.set_element_class_lookup(speedups.HTML_CLASSES)
     assert ours == theirs
     assert len(pages) > 130 and sum(isinstance(a, Article) for a in ours) > 120
 
@@ -485,11 +486,10 @@ def test_trafilatura_still_reads_the_backup_only_where_it_did() -> None:
 
     import trafilatura.core
 
-    from archiver.content import extractor
 
     functions = {name: getattr(trafilatura.core, name) for name in BACKUP_READERS_SHA256}
-    functions["_prepare_tree"] = extractor._prepare_tree  # trafilatura's, as the extractor found it
-    functions["_extract_and_compare"] = extractor._extract_and_compare
+    functions["_prepare_tree"] = speedups._prepare_tree  # trafilatura's, as the extractor found it
+    functions["_extract_and_compare"] = speedups._extract_and_compare
     for name, function in functions.items():
         assert hashlib.sha256(inspect.getsource(function).encode()).hexdigest() == BACKUP_READERS_SHA256[name], (
             f"trafilatura's {name} changed: check _prepare_tree_without_backup in archiver/content/extractor.py")
@@ -502,24 +502,23 @@ def test_the_text_without_the_backup_is_the_same_on_every_corpus_page() -> None:
     import trafilatura
     import trafilatura.core
 
-    from archiver.content import extractor
 
     rows = corpus_rows()
     options = {"with_metadata": False, "include_comments": False, "fast": True}
     for row in rows:
         html = corpus_html(row)
         tree = trafilatura.load_html(html)
-        assert trafilatura.core._prepare_tree is extractor._prepare_tree_without_backup
+        assert trafilatura.core._prepare_tree is speedups._prepare_tree_without_backup
         ours = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
         try:
-            trafilatura.core._prepare_tree = extractor._prepare_tree
+            trafilatura.core._prepare_tree = speedups._prepare_tree
             theirs = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
         finally:
-            trafilatura.core._prepare_tree = extractor._prepare_tree_without_backup
+            trafilatura.core._prepare_tree = speedups._prepare_tree_without_backup
         assert (ours and ours.text) == (theirs and theirs.text), row["html"]
     assert len(rows) >= 391
     tree = trafilatura.load_html("<html><body><article><p>" + "Words of text. " * 40 + "</p></article></body></html>")
-    cleaned, backup = extractor._prepare_tree_without_backup(
+    cleaned, backup = speedups._prepare_tree_without_backup(
         tree, trafilatura.settings.Extractor(fast=False, comments=False), None)
     assert backup is not None
 
@@ -549,7 +548,6 @@ def test_the_page_text_bound_holds_and_the_text_is_the_same_on_every_corpus_page
     import trafilatura
     import trafilatura.core
 
-    from archiver.content import extractor
 
     rows = corpus_rows()
     options = {"with_metadata": False, "include_comments": False, "fast": True}
@@ -557,21 +555,21 @@ def test_the_page_text_bound_holds_and_the_text_is_the_same_on_every_corpus_page
     calls = {"made": 0, "skipped": 0}
 
     def counting(tree, clean=True):
-        text = extractor._page_text_where_it_can_matter(tree, clean)
+        text = speedups._page_text_where_it_can_matter(tree, clean)
         calls["made"] += 1
         calls["skipped"] += text == ""
         return text
 
     for row in rows:
         tree = trafilatura.load_html(corpus_html(row))
-        measured.append((extractor.page_text_bound(tree), len(extractor._html2txt(tree))))
+        measured.append((speedups.page_text_bound(tree), len(speedups._html2txt(tree))))
         try:
             trafilatura.core.html2txt = counting
             ours = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
-            trafilatura.core.html2txt = extractor._html2txt
+            trafilatura.core.html2txt = speedups._html2txt
             theirs = trafilatura.bare_extraction(tree, url=row.get("url"), **options)
         finally:
-            trafilatura.core.html2txt = extractor._page_text_where_it_can_matter
+            trafilatura.core.html2txt = speedups._page_text_where_it_can_matter
         assert (ours and ours.text) == (theirs and theirs.text), row["html"]
     assert all(bound >= length for bound, length in measured)
     assert len(rows) >= 391 and calls["made"] > 100 and calls["skipped"] > 30
@@ -579,13 +577,13 @@ def test_the_page_text_bound_holds_and_the_text_is_the_same_on_every_corpus_page
     html = ("<html><body>" + "<div>a<p>b</p>c</div><li>\x07d</li><span>e</span>" * 50
             + '<div class="Cookie-Banner">Accept all cookies</div><footer>f</footer></body></html>')
     tree = trafilatura.load_html(html)
-    assert extractor.page_text_bound(tree) >= len(extractor._html2txt(tree)) > 200
+    assert speedups.page_text_bound(tree) >= len(speedups._html2txt(tree)) > 200
     # Scripts and style sheets count for nothing, their tails for what they hold.
     words = "Short article text that stays. " * 4
     html = (f"<html><body><p>{words}</p><script>var data = {{'x': '{'y' * 5000}'}};</script> tail words "
             f"<style>p {{ color: red; }}</style><p>{words}</p></body></html>")
     tree = trafilatura.load_html(html)
-    assert len(extractor._html2txt(tree)) <= extractor.page_text_bound(tree) < 400
+    assert len(speedups._html2txt(tree)) <= speedups.page_text_bound(tree) < 400
 
 
 def test_trafilatura_still_deletes_scripts_and_style_sheets_before_measuring_the_page() -> None:
@@ -650,7 +648,7 @@ def test_extract_author_finds_what_trafilatura_finds_on_every_corpus_page() -> N
     assert len(rows) >= 391 and found > 200
 
 
-def _random_author_page(rng: "random.Random") -> str:
+def _random_author_page(rng: random.Random) -> str:
     """Nested elements that the author search selects, that its pruning deletes (inside and around
     each other), with texts and tails of every length around its 3-to-119 limit, and comments."""
     tags = ["a", "div", "span", "section", "p", "strong", "h3", "time", "figure", "address", "b", "author"]
@@ -726,7 +724,7 @@ def test_the_cookie_consent_stand_in_selects_what_trafilatura_selects_on_every_c
 
     import trafilatura
 
-    from archiver.content.extractor import CookieConsentOnce
+    from archiver.content.speedups import CookieConsentOnce
     from test_xpathregex import pristine_module
 
     pristine = pristine_module("trafilatura.settings").BASIC_CLEAN_XPATH
@@ -763,7 +761,7 @@ def test_the_cookie_consent_stand_in_on_near_misses(attributes: str) -> None:
 def test_the_cookie_consent_stand_in_stands_only_for_its_expression() -> None:
     from lxml.etree import XPath
 
-    from archiver.content.extractor import CookieConsentOnce
+    from archiver.content.speedups import CookieConsentOnce
 
     other = XPath(".//aside|.//*[re:test(@class, 'cookie', 'i')]", namespaces={"re": "http://exslt.org/regular-expressions"})
     assert CookieConsentOnce.standing_in(other) is other

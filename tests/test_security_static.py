@@ -183,8 +183,9 @@ def test_feedparser_fetcher_never_used() -> None:
 def test_trafilatura_downloader_never_called() -> None:
     """SECURITY.md D.36: no module in archiver/ calls trafilatura's (or any) downloader:
     ``fetch_url``, ``fetch_response``, ``is_live_page``, ``urlopen``... (replacing them, as the
-    extractor does, is not calling them); trafilatura is imported by the extractor alone."""
-    offenders, users = [], set()
+    extractor does, is not calling them); trafilatura is imported by the extractor alone, and by
+    its speedups (archiver.content.speedups), which only the extractor imports."""
+    offenders, users, speedups_users = [], set(), set()
     for path, tree in sources():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -194,8 +195,11 @@ def test_trafilatura_downloader_never_called() -> None:
         for module, _line in imported_modules(tree):
             if module == "trafilatura" or module.startswith("trafilatura."):
                 users.add(path.name)
+            if module == "archiver.content.speedups":
+                speedups_users.add(path.name)
     assert offenders == []
-    assert users == {"extractor.py"}, users
+    assert users == {"extractor.py", "speedups.py"}, users
+    assert speedups_users == {"extractor.py"}, speedups_users
 
 
 TRAFILATURA_PROBE = r"""

@@ -1,7 +1,8 @@
 """Turn an HTML body into an article: its text and metadata. Pure functions on bytes.
 
-This is the only module that imports trafilatura, and it only uses its pure functions on HTML we
-fetched ourselves: never ``fetch_url`` or anything else that opens a URL.
+This module and archiver.content.speedups (trafilatura made cheaper, imported here first) are the
+only ones that import trafilatura, and they only use its pure functions on HTML we fetched
+ourselves: never ``fetch_url`` or anything else that opens a URL.
 
     extract_article(body, url, content_type) -> Article
         1. cap the body at ``max_bytes`` (truncate, then extract what is there)
@@ -29,8 +30,6 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-import sys
-import threading
 import unicodedata
 from copy import deepcopy
 from dataclasses import replace
@@ -45,8 +44,8 @@ import trafilatura.downloads
 import trafilatura.metadata
 import trafilatura.settings
 import trafilatura.utils
-from lxml.etree import ElementDefaultClassLookup, XPath
-from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+from lxml.etree import XPath
+from lxml.html import HtmlElement
 
 __all__ = [
     "EXTRACTOR",
@@ -63,7 +62,7 @@ from archiver.content.article import Article, ExtractionError
 from archiver.content.dates import HEADLINES, dateline, microdata_date, url_date
 from archiver.content.metadata import (Candidates, Chosen, choose, date_search_matters, jsonld_objects, read_jsonld,
                                       read_opengraph, read_byline, read_title_element)
-from archiver.content.xpathaxes import rewrite_descendant_steps, rewrite_name_alternations
+from archiver.content.speedups import PRISTINE_SOURCES, REGEXP_NS, InPlace
 from archiver.content.xpathregex import rewrite_xpath
 
 log = logging.getLogger(__name__)
@@ -85,203 +84,6 @@ for _name in ("fetch_url", "fetch_response", "_send_urllib_request", "_send_pycu
     if hasattr(trafilatura, _name):
         setattr(trafilatura, _name, _refuse_download)
 
-
-_REGEXP_NS = "http://exslt.org/regular-expressions"
-PRISTINE_SOURCES: dict[XPath, str] = {}  # each expression _faster_xpaths gave a module: its source as written
-
-
-def native_source(source: str) -> tuple[str, bool]:
-    """An XPath expression with the rewrites of _faster_xpaths (the same nodes, selected faster),
-    and whether any applied. (A re:test kept as it is is guarded all the same, and comes out
-    guarded twice if rewritten twice: an expression no rule changed is left as it was.)"""
-    source, replaced, _ = rewrite_xpath(source)
-    source, stepped = rewrite_descendant_steps(source)
-    source, named = rewrite_name_alternations(source)
-    return source, bool(replaced or stepped or named)
-
-
-def _faster_xpaths() -> None:
-    """Give trafilatura's and htmldate's XPath expressions native string tests in place of
-    ``re:test()`` calls (see archiver.content.xpathregex), ``descendant::`` steps in place of
-    ``//`` and names in steps in place of name tests in predicates (see
-    archiver.content.xpathaxes): the same elements, selected without calling back into Python
-    for each one, in one walk of the tree for each name."""
-    rewritten: dict[str, XPath] = {}
-
-    def native(xpath: XPath) -> XPath:
-        source = xpath.path
-        if source not in rewritten:
-            new_source, changed = native_source(source)
-            rewritten[source] = XPath(new_source, namespaces={"re": _REGEXP_NS}) if changed else xpath
-            PRISTINE_SOURCES.setdefault(rewritten[source], source)  # a list two modules share comes twice
-        return rewritten[source]
-
-    modules = [m for name, m in sys.modules.items()
-               if name.partition(".")[0] in ("trafilatura", "htmldate")]
-    for module in modules:
-        for name, value in list(vars(module).items()):
-            if isinstance(value, XPath):
-                setattr(module, name, native(value))
-            elif isinstance(value, list) and value and all(isinstance(v, XPath) for v in value):
-                value[:] = [native(v) for v in value]  # in place: every importer holds this list
-
-
-_faster_xpaths()
-
-_prepare_tree = trafilatura.core._prepare_tree
-
-
-def _prepare_tree_without_backup(tree: HtmlElement, options: Any, url: str | None) -> tuple[HtmlElement, Any]:
-    """``trafilatura.core._prepare_tree`` without its copy of the cleaned tree when nothing can
-    read it: only the fallback comparison (not run with ``fast``) and comment extraction (off)
-    do. One copy of the page less a page: 0.3 to 0.5 ms."""
-    if not options.fast or options.comments:
-        return _prepare_tree(tree, options, url)
-    core = trafilatura.core
-    return core.convert_tags(core.tree_cleaning(core.copy(tree), options), options, url), None
-
-
-trafilatura.core._prepare_tree = _prepare_tree_without_backup
-
-# trafilatura_sequence retries a short extraction in recall mode when it covers under a fifth of
-# the page's text: ``len(temp_text) < ESCALATION_PAGE_SHARE * len(html2txt(tree))``, where
-# ``html2txt`` copies the page, deletes scripts, footers and cookie banners from the copy (an
-# expression that calls into Python for each element with a class) and spaces its blocks: 2.6 ms.
-# Only the length is compared, and page_text_bound bounds it. Where that bound already makes the
-# extraction long enough, the retry cannot happen, and the page's text is not made. The extraction's length is taken from
-# _extract_and_compare, which trafilatura_sequence calls just before; a baseline rescue in
-# between only makes the extraction longer.
-_extract_and_compare = trafilatura.core._extract_and_compare
-_html2txt = trafilatura.core.html2txt
-_BLOCK_ELEMENTS = tuple(sys.modules["trafilatura.baseline"]._BLOCK_ELEMS)  # the package exports a function named baseline
-
-
-class _Extraction(threading.local):
-    length: int | None = None
-
-
-_LAST_EXTRACTION = _Extraction()
-
-
-def _extract_and_compare_noting_length(*args: Any) -> tuple[Any, str]:
-    postbody, text = _extract_and_compare(*args)
-    _LAST_EXTRACTION.length = len(text)
-    return postbody, text
-
-
-def page_text_bound(tree: HtmlElement) -> int:
-    """At least ``len(html2txt(tree))``: the text of the page's body without that of its scripts
-    and style sheets, with two spaces for each block element. html2txt deletes every script and
-    style element (and more), spaces blocks and squashes whitespace; it never adds text."""
-    body = tree.find(".//body")
-    if body is None:
-        body = tree
-    scripts = sum(len(element.text or "") for element in body.iter("script", "style"))
-    return len(body.text_content()) - scripts + 2 * sum(1 for _ in body.iter(*_BLOCK_ELEMENTS))
-
-
-def _page_text_where_it_can_matter(tree: Any, clean: bool = True) -> str:
-    """``html2txt`` for trafilatura_sequence's retry decision; "" where its length cannot bring
-    the retry about (the extraction is at least a fifth of ``page_text_bound``)."""
-    length, _LAST_EXTRACTION.length = _LAST_EXTRACTION.length, None
-    share = trafilatura.core.ESCALATION_PAGE_SHARE
-    if length is not None and clean and isinstance(tree, HtmlElement) and length >= share * page_text_bound(tree):
-        return ""
-    return _html2txt(tree, clean)
-
-
-trafilatura.core._extract_and_compare = _extract_and_compare_noting_length
-trafilatura.core.html2txt = _page_text_where_it_can_matter
-
-
-class _InPlace:
-    """A parsed page that trafilatura.bare_extraction works on as it is: it copies a tree it is
-    given (0.5 ms a page), and takes one it parsed itself as it is, so its ``load_html`` is
-    given this in place of a tree, and returns the tree."""
-
-    def __init__(self, tree: HtmlElement):
-        self.tree = tree
-
-
-_load_html = trafilatura.core.load_html
-
-
-def _load_html_in_place(htmlobject: Any, max_size: int | None = None) -> HtmlElement | None:
-    return htmlobject.tree if isinstance(htmlobject, _InPlace) else _load_html(htmlobject, max_size)
-
-
-trafilatura.core.load_html = _load_html_in_place
-
-# Every element of a page is made an HtmlElement. lxml.html's own lookup picks a form, input,
-# select, textarea or label class by tag, with a call into Python each time Python touches an
-# element (some 2,400 times a page); neither trafilatura nor archiver uses those classes.
-HTML_CLASSES = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction,
-                                         entity=HtmlEntity)
-trafilatura.utils.HTML_PARSER.set_element_class_lookup(HTML_CLASSES)
-
-
-class XmlRefusedChars:
-    """Stands in for ``trafilatura.utils.INVALID_XML_CHARS``, the characters XML refuses, which
-    trafilatura deletes from every page before parsing. A page rarely holds any: one search for
-    each of them (``in``, at memchr speed) takes 0.2 ms a page where the pattern's scan takes 0.55
-    ms, and only a page that holds one goes through the pattern."""
-
-    SOURCE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
-    CHARS = tuple(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF))
-
-    def __init__(self, compiled: re.Pattern[str]):
-        self.compiled = compiled
-
-    def sub(self, repl: str, string: str, count: int = 0) -> str:
-        if any(char in string for char in self.CHARS):
-            return self.compiled.sub(repl, string, count)
-        return string
-
-    def __getattr__(self, name: str) -> Any:  # everything else as the pattern has it
-        return getattr(self.compiled, name)
-
-
-if trafilatura.utils.INVALID_XML_CHARS.pattern == XmlRefusedChars.SOURCE:  # else left as trafilatura has it
-    trafilatura.utils.INVALID_XML_CHARS = XmlRefusedChars(trafilatura.utils.INVALID_XML_CHARS)
-
-class CookieConsentOnce:
-    """Stands in for trafilatura's ``BASIC_CLEAN_XPATH``: what html2txt (trafilatura's measure of
-    the page's text, see _page_text_where_it_can_matter) and its baseline delete. That is asides,
-    footers, scripts and the like, and every element whose class or id matches a pattern of
-    cookie-consent names, case-insensitively, which lxml tests with a call into Python for each
-    element that has a class or an id: 2.2 of the expression's 2.5 ms a page. Here the page's
-    distinct class and id values are read at once (0.8 ms) and the pattern run once on each,
-    as lxml's ``re:test`` runs it (``re.search``, ``re.IGNORECASE``); where none matches (359 of
-    the 391 corpus pages) that part of the expression selects nothing, and only the rest runs:
-    1.6 ms a page in all, where the expression took 2.4."""
-
-    def __init__(self, whole: XPath, rest: str, pattern: str):
-        self.whole, self.path = whole, whole.path
-        self.rest = XPath(native_source(rest)[0], namespaces={"re": _REGEXP_NS})
-        self.pattern = re.compile(pattern, re.IGNORECASE)
-
-    def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
-        if any(self.pattern.search(value) for value in set(_CLASSES_AND_IDS(tree))):
-            return self.whole(tree)
-        return self.rest(tree)
-
-    @classmethod
-    def standing_in(cls, whole: XPath) -> XPath | CookieConsentOnce:
-        """The stand-in for ``whole``, or ``whole`` itself if it is not the expression this stands for."""
-        pattern = getattr(trafilatura.settings, "_COOKIE_CONSENT_RE", None)
-        rest, cut, tail = PRISTINE_SOURCES.get(whole, whole.path).rpartition("|.//*[re:test(")
-        if not pattern or not cut or tail != f"@class, '{pattern}', 'i') or re:test(@id, '{pattern}', 'i')]":
-            return whole
-        return cls(whole, rest, pattern)
-
-
-_CLASSES_AND_IDS = XPath("descendant::*/@class | descendant::*/@id")
-trafilatura.settings.BASIC_CLEAN_XPATH = sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH = (
-    CookieConsentOnce.standing_in(trafilatura.settings.BASIC_CLEAN_XPATH))
-
-# The archive keeps no license field, and trafilatura looks for one in every link of every footer
-# of every page: about a twentieth of the extraction time, spent on nothing we store.
-trafilatura.metadata.extract_license = lambda tree: None
 
 EXTRACTOR = f"trafilatura {trafilatura.__version__}"
 DEFAULT_MAX_BYTES = 5_000_000
@@ -396,7 +198,7 @@ def _run_trafilatura(tree: HtmlElement, url: str, in_place: bool = False) -> Any
     """trafilatura's Document for the tree, which it copies, leaving ours untouched, unless
     ``in_place`` (it then deletes comment sections and the like from ours, and saves a copy)."""
     document = trafilatura.bare_extraction(
-        _InPlace(tree) if in_place else tree,
+        InPlace(tree) if in_place else tree,
         url=url,
         with_metadata=False,  # trafilatura_guesses reads what is needed, and only that
         include_comments=False,  # readers' comments are not the article
@@ -535,7 +337,7 @@ def _discard_tests() -> tuple[XPath, XPath]:
 
     def on(axis: str) -> XPath:  # [parent::*]: delete_element leaves the root where it is
         source, _, _ = rewrite_xpath(f"boolean(({axis}::{steps} | {axis}::time | {axis}::figure)[parent::*])")
-        return XPath(source, namespaces={"re": _REGEXP_NS})
+        return XPath(source, namespaces={"re": REGEXP_NS})
     return on("ancestor-or-self"), on("descendant")
 
 
