@@ -387,6 +387,56 @@ def test_trafilatura_still_has_the_catstags_search_that_catstags_skips() -> None
         "trafilatura's extract_catstags changed: compare catstags in archiver/content/extractor.py with it")
 
 
+# The sources of CATEGORIES_XPATHS and TAGS_XPATHS, each ``//STEP//a[@href]``, which catstags
+# asks of each link as ``ancestor::STEP``.
+CATSTAGS_XPATHS_SHA256 = "1c87a69e9693b976247b4c26b2acafc760cee3bf4a3770d58b7b56865ebff2ba"
+
+
+def test_trafilatura_still_has_the_category_and_tag_searches_catstags_reverses() -> None:
+    import hashlib
+
+    from test_xpathregex import pristine_module
+
+    xpaths = pristine_module("trafilatura.xpaths")
+    source = "\n".join(x.path for x in [*xpaths.CATEGORIES_XPATHS, *xpaths.TAGS_XPATHS])
+    assert hashlib.sha256(source.encode()).hexdigest() == CATSTAGS_XPATHS_SHA256, (
+        "trafilatura's category or tag searches changed: check _catstags_tests in archiver/content/extractor.py")
+
+
+def test_catstags_finds_what_trafilatura_finds_on_random_pages() -> None:
+    """Links that name categories and tags (and others), nested in elements that trafilatura's
+    searches look for (and near misses), the same lists of both kinds as trafilatura's."""
+    import lxml.html
+    import trafilatura
+    import trafilatura.metadata
+
+    rng = random.Random(5)
+    tags = ["div", "p", "footer", "li", "span", "header", "section", "a"]
+    classes = [None, "post-meta", "meta x", "entry-meta", "entry-categories", "post-category", "cat-links",
+               "entry-header", "row", "tags", "entry-tags", "jp-relatedposts", "tagcloud", "topics", "tags-links",
+               "entry-footer", "postinfo", "x-meta"]
+    hrefs = ["/category/sport/", "/categories/a/", "/tag/cup/", "/tags/b", "/tagged/c/", "/categorical", "/news/"]
+
+    def element(depth: int) -> str:
+        if depth > 1 and rng.random() < 0.4:
+            return f'<a href="{rng.choice(hrefs)}">{rng.choice(["Sport", "Cup", "", "News  items"])}</a>'
+        tag = rng.choice(tags[:-1])
+        kind = rng.choice(classes)
+        attributes = (f' class="{kind}"' if kind else "") + (' id="postpath-1"' if rng.random() < 0.05 else "")
+        inner = "".join(element(depth + 1) for _ in range(rng.randrange(1, 4 if depth < 4 else 2)))
+        return f"<{tag}{attributes}>{inner}</{tag}>"
+
+    found = 0
+    for _ in range(600):
+        head = '<meta property="article:section" content="Politics">' if rng.random() < 0.3 else ""
+        tree = trafilatura.load_html(f"<html><head>{head}</head><body><p>Text.</p>{element(0)}{element(0)}</body></html>")
+        for kind in ("category", "tag"):
+            theirs = trafilatura.metadata.extract_catstags(kind, tree)
+            assert catstags(kind, tree) == theirs, (kind, lxml.html.tostring(tree))
+            found += bool(theirs)
+    assert found > 300, found
+
+
 def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
     import trafilatura
     import trafilatura.metadata
