@@ -657,7 +657,10 @@ def _garbage_share(text: str, body: bytes, charset: str) -> float:
     if charset == "utf-8":
         # A UTF-8 byte below 0x80 is always that character and never part of a longer sequence,
         # so the controls can be counted in the bytes: five times as fast as scanning the text.
-        garbage = len(body.translate(None, _NOT_CONTROL_BYTES)) + text.count("\ufffd")
+        # (``in`` finds a replacement character four times as fast as ``count`` counts them, and
+        # most pages have none.)
+        replaced = text.count("\ufffd") if "\ufffd" in text else 0
+        garbage = len(body.translate(None, _NOT_CONTROL_BYTES)) + replaced
     else:
         garbage = len(_GARBAGE.findall(text))
     return garbage / len(text)
