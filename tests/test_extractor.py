@@ -437,6 +437,29 @@ def test_catstags_finds_what_trafilatura_finds_on_random_pages() -> None:
     assert found > 300, found
 
 
+def test_the_restated_searches_give_way_to_trafilatura_s_own_where_its_expressions_change(monkeypatch) -> None:
+    """An upgrade of trafilatura that gives its category, tag or author-deletion expressions
+    another form makes catstags and extract_author run trafilatura's own, rather than fail."""
+    import trafilatura
+    import trafilatura.metadata
+    from lxml.etree import XPath
+
+    from archiver.content import extractor
+
+    for changed in ("//div[1]//a[@href]", "//div/p//a[@href]", "//div//a[@href][1]", ".//a[@href]"):
+        assert extractor._catstags_tests([XPath(changed)]) is None, changed
+    assert extractor._catstags_tests([XPath("//div[@class='tags']//a[@href]")]) is not None
+    tree = trafilatura.load_html(
+        '<html><body><div class="tags"><a href="/tag/cup/">Cup</a></div><div class="post-meta">'
+        '<a href="/category/sport/">Sport</a></div><div class="author">Jane<span class="sidebar">x</span> Doe'
+        "</div></body></html>")
+    monkeypatch.setattr(extractor, "_CATSTAGS_TESTS", {"category": None, "tag": None})
+    monkeypatch.setattr(extractor, "_DISCARD_TESTS", None)
+    assert catstags("tag", tree) == trafilatura.metadata.extract_catstags("tag", tree) == ["Cup"]
+    assert catstags("category", tree) == trafilatura.metadata.extract_catstags("category", tree) == ["Sport"]
+    assert extractor.extract_author(tree) == trafilatura.metadata.extract_author(tree) == "Jane Doe"
+
+
 def test_catstags_finds_what_trafilatura_finds_on_every_corpus_page() -> None:
     import trafilatura
     import trafilatura.metadata
@@ -737,7 +760,7 @@ def test_extract_author_finds_what_trafilatura_finds_on_random_pages() -> None:
         theirs = trafilatura.metadata.extract_author(tree)
         assert extractor.extract_author(tree) == theirs, lxml.html.tostring(tree)
         found += theirs is not None
-        pruned += any(extractor._HOLDS_DISCARDED(e) and not extractor._DISCARDED(e)
+        pruned += any(extractor._DISCARD_TESTS[1](e) and not extractor._DISCARD_TESTS[0](e)
                       for x in trafilatura.metadata.AUTHOR_XPATHS for e in x(tree))
     assert found > 1000 and pruned > 300, (found, pruned)
 
