@@ -62,8 +62,7 @@ from archiver.content.article import Article, ExtractionError
 from archiver.content.dates import HEADLINES, dateline, microdata_date, url_date
 from archiver.content.metadata import (Candidates, Chosen, choose, date_search_matters, jsonld_objects, read_jsonld,
                                       read_opengraph, read_byline, read_title_element)
-from archiver.content.speedups import PRISTINE_SOURCES, REGEXP_NS, InPlace, native_source
-from archiver.content.xpathregex import rewrite_xpath
+from archiver.content.speedups import PRISTINE_SOURCES, InPlace, native_xpath
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +322,7 @@ def _catstags_tests(expressions: list[XPath]) -> list[XPath] | None:
         step = source[len("//"):-len("//a[@href]")]
         if "/" in step or re.search(r"position\(|last\(|\[\s*\d", step):
             return None
-        tests.append(XPath(native_source(f"boolean(ancestor::{step})")[0], namespaces={"re": REGEXP_NS}))
+        tests.append(native_xpath(f"boolean(ancestor::{step})"))
     return tests
 
 
@@ -367,8 +366,7 @@ def _discard_tests() -> tuple[XPath, XPath] | None:
     steps = sources[0][len(".//"):]
 
     def on(axis: str) -> XPath:  # [parent::*]: delete_element leaves the root where it is
-        source, _, _ = rewrite_xpath(f"boolean(({axis}::{steps} | {axis}::time | {axis}::figure)[parent::*])")
-        return XPath(source, namespaces={"re": REGEXP_NS})
+        return native_xpath(f"boolean(({axis}::{steps} | {axis}::time | {axis}::figure)[parent::*])")
     return on("ancestor-or-self"), on("descendant")
 
 
