@@ -117,7 +117,7 @@ def _plain_predicates(source: str, i: int) -> tuple[str | None, int]:
     """The predicates from ``i`` on and where they end, if none is positional and the path ends
     after them; else None."""
     found = _predicates(source, i)
-    if found is None or not all(_truth_valued(source[j + 1:end]) for j, end in found[0]):
+    if found is None or not _all_truth_valued(source, found[0]):
         return None, i
     spans, after = found
     rest = source[after:].lstrip()
@@ -165,7 +165,7 @@ def _safe_step(source: str, start: int) -> bool:
     if source.startswith("::", i) or (source.startswith("(", i) and match.re is _NAME):
         return False  # an axis, or a function call
     found = _predicates(source, i)
-    return found is not None and all(_truth_valued(source[j + 1:end]) for j, end in found[0])
+    return found is not None and _all_truth_valued(source, found[0])
 
 
 def _first_child(source: str, start: int) -> tuple[str, int, int, int] | None:
@@ -187,7 +187,7 @@ def _first_child(source: str, start: int) -> tuple[str, int, int, int] | None:
     if found is None or not found[0]:
         return None
     *plain, (one_start, one_end) = found[0]
-    if source[one_start + 1:one_end].strip() != "1" or not all(_truth_valued(source[j + 1:end]) for j, end in plain):
+    if source[one_start + 1:one_end].strip() != "1" or not _all_truth_valued(source, plain):
         return None
     return match[0], match.end(), one_start, one_end + 1
 
@@ -244,6 +244,11 @@ def _top_level(text: str) -> str:
         elif depth == 0:
             kept.append(char)
     return "".join(kept)
+
+
+def _all_truth_valued(source: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether every predicate of ``source`` at these bracket ``spans`` is surely not positional."""
+    return all(_truth_valued(source[j + 1:end]) for j, end in spans)
 
 
 def _truth_valued(predicate: str) -> bool:
