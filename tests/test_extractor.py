@@ -889,6 +889,65 @@ def test_corpus_sample_scores_like_trafilatura() -> None:
     assert cq.score_text(pairs).f1 >= 0.85
 
 
+# --------------------------------------------------------------------------- menus taken for the article
+
+
+def _lines(*groups: tuple[int, str]) -> str:
+    return "\n".join(f"{text} {n}" for count, text in groups for n in range(count))
+
+
+@pytest.mark.parametrize("text, menu", [
+    (_lines((60, "Council")), True),  # sixty one-word links
+    (_lines((48, "Council"), (12, "The council met on Tuesday and argued at length about trams")), True),  # 80% short
+    (_lines((47, "Council"), (13, "The council met on Tuesday and argued at length about trams")), False),
+    (_lines((49, "Council")), False),  # too few lines to tell a menu from a short list
+    (_lines((60, "Meeting of the municipal council")), False),  # five words: not a link label
+    (_lines((60, "Conselhos e Comissões Municipais")), False),  # three words, but over 25 characters
+    (_lines((60, "一波波接續性低溫寒流報到已將新竹尖石鄉後山一帶層層山巒披上")), False),  # prose without spaces
+    ("", False),
+])
+def test_looks_like_navigation(text: str, menu: bool) -> None:
+    from archiver.content.extractor import looks_like_navigation
+
+    assert looks_like_navigation(text) is menu
+
+
+def test_a_menu_taken_for_the_article_gives_way_to_trafilaturas_fallbacks() -> None:
+    """On jaraguadosul.com.br, trafilatura's main extractor (fast) returns the site's 850-line
+    menu; its fallback extractors, which plain trafilatura.extract runs by default, find the
+    four sentences of the article. The extractor runs them where its text looks like a menu."""
+    import trafilatura
+
+    from archiver.content.extractor import looks_like_navigation
+
+    row = next(r for r in corpus_rows() if "jaraguadosul.com.br" in r["url"])
+    body = gunzip_file(CORPUS / row["html"])
+    fast = trafilatura.bare_extraction(corpus_html(row), url=row["url"], with_metadata=False, fast=True)
+    assert looks_like_navigation(fast.text) and "Ortofotos de 2005" in fast.text  # the page still fails so
+    text = extract_article(body, row["url"], "text/html").text
+    assert "arrombamento de dois dos cinco automóveis" in text
+    assert "Ortofotos de 2005" not in text and not looks_like_navigation(text)
+
+
+def test_the_fallbacks_run_only_for_a_text_that_looks_like_a_menu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One extra extraction on a menu, none on an article; a menu where the fallbacks find
+    nothing better is kept rather than lost."""
+    import archiver.content.extractor as extractor
+
+    calls: list[str] = []
+    real = extractor._text_with_fallbacks
+    monkeypatch.setattr(extractor, "_text_with_fallbacks", lambda html, url: calls.append(url) or real(html, url))
+    extract_article((MOSCOW / "article.html").read_bytes(), KIM_SERVED, "text/html")
+    assert calls == []
+    links = "".join(f"<li><p>Section {n}</p></li>" for n in range(80))
+    menu = f"<html><body><article><h1>Sections</h1><ul>{links}</ul></article></body></html>"
+    text = extract_article(menu.encode(), "https://news.example/sections", "text/html").text
+    assert calls == ["https://news.example/sections"]
+    assert "Section 0" in text and "Section 79" in text
+    monkeypatch.setattr(extractor, "_text_with_fallbacks", lambda html, url: "")
+    assert extract_article(menu.encode(), "https://news.example/sections", "text/html").text == text
+
+
 def test_extraction_never_uses_trafilaturas_downloader(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("trafilatura tried to open a URL")
@@ -964,7 +1023,8 @@ def test_articles_are_the_same_whether_trafilatura_works_on_the_tree_or_on_a_cop
     pages = [(row["html"], gunzip_file(CORPUS / row["html"]), row.get("url") or "http://fakehost/")
              for row in corpus_rows()]
     ours = [read(body, url) for _, body, url in pages]
-    monkeypatch.setattr(extractor, "_run_trafilatura", lambda tree, url, in_place=False: run(tree, url))
+    monkeypatch.setattr(extractor, "_run_trafilatura",
+                        lambda tree, url, in_place=False, fast=True: run(tree, url, fast=fast))
     for (name, body, url), article in zip(pages, ours):
         assert read(body, url) == article, name
     assert len(pages) >= 391 and sum(isinstance(article, Article) for article in ours) >= 380
