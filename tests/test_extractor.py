@@ -902,7 +902,7 @@ def _lines(*groups: tuple[int, str]) -> str:
     (_lines((47, "Council"), (13, "The council met on Tuesday and argued at length about trams")), False),
     (_lines((49, "Council")), False),  # too few lines to tell a menu from a short list
     (_lines((60, "Meeting of the municipal council")), False),  # five words: not a link label
-    (_lines((60, "Conselhos e Comissões Municipais")), False),  # three words, but over 25 characters
+    (_lines((60, "Administrações Regionais")), False),  # three words, but over 25 characters
     (_lines((60, "一波波接續性低溫寒流報到已將新竹尖石鄉後山一帶層層山巒披上")), False),  # prose without spaces
     ("", False),
 ])

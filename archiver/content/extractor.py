@@ -217,8 +217,8 @@ def _run_trafilatura(tree: HtmlElement, url: str, in_place: bool = False, recall
 
 # A text of at least NAVIGATION_LINES lines, NAVIGATION_SHARE of them a few words of at most
 # NAVIGATION_CHARS characters, is a site's menu, which trafilatura's main extractor takes for the
-# article on some pages: the next longest text on the corpus's 391 pages that have one has 42
-# lines, 71% of them that short; a menu one has 853, 96%.
+# article on some pages. On the corpus's 391 pages, the menu has 853 lines, 96% of them that
+# short; of the articles of 50 lines or more, none has more than 59% (a recipe's ingredients).
 NAVIGATION_LINES = 50
 NAVIGATION_SHARE = 0.8
 NAVIGATION_CHARS = 25
