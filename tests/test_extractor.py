@@ -912,20 +912,25 @@ def test_looks_like_navigation(text: str, menu: bool) -> None:
     assert looks_like_navigation(text) is menu
 
 
-def test_a_menu_taken_for_the_article_is_extracted_again_in_recall_mode() -> None:
+def test_a_menu_taken_for_the_article_is_extracted_again_in_recall_mode(kim: Article) -> None:
     """On jaraguadosul.com.br, trafilatura's main extractor returns the site's 850-line menu;
     in its recall mode it finds the article (with a category label and the site's footer)."""
     import trafilatura
 
     from archiver.content.extractor import looks_like_navigation
+    from archiver.jobs.pages import snapshot_row
 
     row = next(r for r in corpus_rows() if "jaraguadosul.com.br" in r["url"])
     body = gunzip_file(CORPUS / row["html"])
     fast = trafilatura.bare_extraction(corpus_html(row), url=row["url"], with_metadata=False, fast=True)
     assert looks_like_navigation(fast.text) and "Ortofotos de 2005" in fast.text  # the page still fails so
-    text = extract_article(body, row["url"], "text/html").text
-    assert "arrombamento de dois dos cinco automóveis" in text
-    assert "Ortofotos de 2005" not in text and len(text.split("\n")) < 10
+    article = extract_article(body, row["url"], "text/html")
+    assert "arrombamento de dois dos cinco automóveis" in article.text
+    assert "Ortofotos de 2005" not in article.text and len(article.text.split("\n")) < 10
+    # and the snapshot says how its text was found
+    row = snapshot_row(1, "2026-01-01T00:00:00Z", article, "fingerprint", None)
+    assert json.loads(row["metadata_sources"])["text"] == "recall"
+    assert "text" not in json.loads(snapshot_row(1, "2026-01-01T00:00:00Z", kim, "f", None)["metadata_sources"])
 
 
 def test_recall_mode_runs_only_for_a_text_that_looks_like_a_menu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -940,9 +945,10 @@ def test_recall_mode_runs_only_for_a_text_that_looks_like_a_menu(monkeypatch: py
     assert calls == []
     links = "".join(f"<li><p>Section {n}</p></li>" for n in range(80))
     menu = f"<html><body><article><h1>Sections</h1><ul>{links}</ul></article></body></html>"
-    text = extract_article(menu.encode(), "https://news.example/sections", "text/html").text
+    article = extract_article(menu.encode(), "https://news.example/sections", "text/html")
+    text = article.text
     assert calls == ["https://news.example/sections"]  # recall mode finds the same menu: kept
-    assert "Section 0" in text and "Section 79" in text
+    assert "Section 0" in text and "Section 79" in text and "text" not in dict(article.sources)
     monkeypatch.setattr(extractor, "_text_in_recall_mode", lambda html, url: "")
     assert extract_article(menu.encode(), "https://news.example/sections", "text/html").text == text
 

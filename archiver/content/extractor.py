@@ -146,8 +146,10 @@ def extract_article(
         document = _run_trafilatura(tree, url, in_place=not quoted)
     title = _clean_line(guesses.title) or _clean_line(chosen.values.get("title"))
     text = _without_title(_clean_text(document.text or ""), title)
-    if looks_like_navigation(text):
-        text = _without_title(_text_in_recall_mode(html, url), title) or text
+    recalled = _without_title(_text_in_recall_mode(html, url), title) if looks_like_navigation(text) else ""
+    if recalled:
+        text = recalled
+        chosen.sources["text"] = RECALL_SOURCE  # recorded in the snapshot's metadata_sources
     if not text:
         raise ExtractionError("no_content", "no article text found")
     if quoted:
@@ -223,6 +225,7 @@ NAVIGATION_LINES = 50
 NAVIGATION_SHARE = 0.8
 NAVIGATION_CHARS = 25
 NAVIGATION_WORDS = 3
+RECALL_SOURCE = "recall"  # metadata_sources["text"] of a text that recall mode found instead of a menu
 
 
 def looks_like_navigation(text: str) -> bool:

@@ -559,8 +559,9 @@ def same_value(name: str, a: str, b: str) -> bool:
 def metadata_sources(chosen: Chosen) -> dict[str, Any]:
     """What a snapshot's ``metadata_sources`` holds: {"title": "jsonld", "author": "feed", ...},
     the last modification date as {"modified": {"jsonld": "2024-01-02"}}, and where good sources
-    disagreed, {"alternatives": {"author": {"og": "Jane Doe"}}}."""
-    recorded: dict[str, Any] = {k: v for k, v in chosen.sources.items() if k in ("title", "author", "published")}
+    disagreed, {"alternatives": {"author": {"og": "Jane Doe"}}}; {"text": "recall"} where the text
+    is what trafilatura's recall mode found after its default mode took a menu for the article."""
+    recorded: dict[str, Any] = {k: v for k, v in chosen.sources.items() if k in ("title", "author", "published", "text")}
     if chosen.values.get("modified"):
         recorded["modified"] = {chosen.sources.get("modified", "page"): chosen.values["modified"]}
     if chosen.alternatives:
