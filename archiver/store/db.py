@@ -366,7 +366,7 @@ def save_capture(db: sqlite_utils.Database, result: Any, kind: str, *, outcome: 
 
 def find_page_id(db: sqlite_utils.Database, *urls: str | None) -> int | None:
     """The page any of these (canonical) URLs led to, trying them in order."""
-    for url in urls:
+    for url in dict.fromkeys(urls):  # a page's requested, final and declared URLs are mostly one
         if not url:
             continue
         row = db.execute("SELECT page_id FROM page_urls WHERE url = ?", [url]).fetchone()
@@ -389,7 +389,7 @@ def ensure_page(db: sqlite_utils.Database, url: str, now: str, aliases: tuple[st
 
 def add_aliases(db: sqlite_utils.Database, page_id: int, urls: tuple[str, ...], now: str) -> None:
     """Let each of ``urls`` lead to the page (a URL that already leads somewhere keeps its page)."""
-    for url in urls:
+    for url in dict.fromkeys(urls):
         if url:
             db.execute("INSERT OR IGNORE INTO page_urls (url, page_id, first_seen_at) VALUES (?, ?, ?)",
                        [url, page_id, now])
