@@ -14,6 +14,10 @@ import sys
 # it mostly finds feeds unchanged (304) and parses nothing, so its workers (and their fork server)
 # start at the first feed or page that needs them, if any.
 _EXTRACTING = frozenset({"fetch", "run", "add", "reextract"})
+# Every command that may extract a page or parse a feed: they stop at start, with one line, when
+# the installed trafilatura is not the release the extractor is checked against (see
+# archiver.content.engine). Reading the archive (show, search, serve, export...) never needs it.
+_NEEDS_EXTRACTOR = _EXTRACTING | {"poll", "watch", "import", "worker"}
 # The options the top-level group takes before a command's name, each followed by its value.
 _GROUP_OPTIONS = frozenset({"--db", "--config", "--log-level"})
 
@@ -33,7 +37,15 @@ def _command_name(args: list[str]) -> str | None:
 
 def main() -> None:
     args = sys.argv[1:]
-    if _command_name(args) in _EXTRACTING and not {"--help", "-h"} & set(args):
+    command, helping = _command_name(args), bool({"--help", "-h"} & set(args))
+    if command in _NEEDS_EXTRACTOR and not helping:
+        from archiver.content.engine import installed_trafilatura, trafilatura_mismatch
+
+        mismatch = trafilatura_mismatch(installed_trafilatura())
+        if mismatch is not None:
+            print(f"Error: {mismatch}", file=sys.stderr)
+            sys.exit(2)
+    if command in _EXTRACTING and not helping:
         from archiver.jobs.workers import start_fork_server
 
         start_fork_server()

@@ -34,8 +34,13 @@ import trafilatura.utils
 from lxml.etree import ElementDefaultClassLookup, XPath
 from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 
+from archiver.content.engine import trafilatura_mismatch
 from archiver.content.xpathaxes import rewrite_descendant_steps, rewrite_name_alternations
 from archiver.content.xpathregex import rewrite_xpath
+
+# What follows replaces parts of one release of trafilatura, and of no other (archiver.content.engine).
+if (_MISMATCH := trafilatura_mismatch(trafilatura.__version__)) is not None:
+    raise ImportError(_MISMATCH)
 
 REGEXP_NS = "http://exslt.org/regular-expressions"
 PRISTINE_SOURCES: dict[XPath, str] = {}  # each expression _faster_xpaths gave a module: its source as written
