@@ -12,6 +12,9 @@ caller in the process, with a stand-in that gives the same result for less CPU:
     the parser's classes    one element class, not lxml.html's lookup by tag
     INVALID_XML_CHARS       a search for each character before the pattern's scan
     BASIC_CLEAN_XPATH       the cookie-consent pattern run once per distinct class and id
+    the raw-page prunes     one walk of the named elements, and Python's re on their id and
+                            class (OwnAttributeWalk: infinite-scroll articles, share buttons,
+                            comment sections)
     extract_license         nothing: the archive keeps no license
 
 Each is tested against trafilatura's own on the corpus, and where it restates trafilatura's
@@ -31,6 +34,7 @@ import trafilatura.core
 import trafilatura.metadata
 import trafilatura.settings
 import trafilatura.utils
+import trafilatura.xpaths
 from lxml.etree import ElementDefaultClassLookup, XPath
 from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 
@@ -239,6 +243,92 @@ class CookieConsentOnce:
 _CLASSES_AND_IDS = XPath("descendant::*/@class | descendant::*/@id")
 trafilatura.settings.BASIC_CLEAN_XPATH = sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH = (
     CookieConsentOnce.standing_in(trafilatura.settings.BASIC_CLEAN_XPATH))
+
+
+class OwnAttributeWalk:
+    """Stands in for an expression that selects, among the descendants of the context with some
+    names, those whose own id and class pass a test (and, for one, whether they hold an <h1>):
+    trafilatura's two prunes of the raw page, which it runs on every page before anything else
+    (the appended articles of infinite-scroll themes and Elementor's share buttons; then reader
+    comments). After the rewrites above lxml walks the tree once for each name and tests each
+    attribute with some twenty libxml2 string calls; here lxml walks it once for all the names,
+    and Python's ``re`` tests the two attributes, as lxml's ``re:test`` does (``re.search`` on the
+    attribute's value; an absent one is the empty string, which none of the patterns matches).
+    0.52 against 0.29 ms and 0.50 against 0.32 ms a parsed corpus page.
+
+    Each stands in only for the expression it restates, written as trafilatura 2.3.1 writes it
+    (``SOURCE``, white space squashed); any other is left as it is."""
+
+    SOURCE = ""
+    TAGS: tuple[str, ...] = ()
+
+    def __init__(self, whole: XPath):
+        self.whole, self.path = whole, whole.path
+
+    def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
+        return [element for element in tree.iterdescendants(*self.TAGS)
+                if self.selects(element, element.get("id"), element.get("class"))]
+
+    def selects(self, element: HtmlElement, id_: str | None, class_: str | None) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def standing_in(cls, whole: Any) -> Any:
+        """The stand-in for ``whole``, or ``whole`` itself if no stand-in restates it."""
+        for kind in cls.__subclasses__():
+            if isinstance(whole, XPath) and " ".join(PRISTINE_SOURCES.get(whole, whole.path).split()) == kind.SOURCE:
+                return kind(whole)
+        return whole
+
+
+def _search(pattern: re.Pattern[str], value: str | None) -> bool:
+    return value is not None and pattern.search(value) is not None
+
+
+class AppendedArticles(OwnAttributeWalk):
+    SOURCE = (".//*[self::div or self::section or self::aside][ "
+              "re:test(@id, 'mvp-post-add-(?:box|wrap)|infinite-?scroll') or "
+              "re:test(@class, 'mvp-post-add-(?:box|wrap)|infinite-?scroll')][ "
+              "not(.//h1) or re:test(@id, 'mvp-post-add-(?:box|wrap)') or re:test(@class, 'mvp-post-add-(?:box|wrap)')]")
+    TAGS = ("div", "section", "aside")
+    _CONTAINER = re.compile("mvp-post-add-(?:box|wrap)|infinite-?scroll")
+    _THEME = re.compile("mvp-post-add-(?:box|wrap)")
+
+    def selects(self, element: HtmlElement, id_: str | None, class_: str | None) -> bool:
+        if not (_search(self._CONTAINER, id_) or _search(self._CONTAINER, class_)):
+            return False
+        return (next(element.iterdescendants("h1"), None) is None
+                or _search(self._THEME, id_) or _search(self._THEME, class_))
+
+
+class ShareButtons(OwnAttributeWalk):
+    SOURCE = ".//*[self::div or self::section or self::aside][contains(@class, 'elementor-share-buttons')]"
+    TAGS = ("div", "section", "aside")
+
+    def selects(self, element: HtmlElement, id_: str | None, class_: str | None) -> bool:
+        return class_ is not None and "elementor-share-buttons" in class_
+
+
+class CommentSections(OwnAttributeWalk):
+    SOURCE = (".//*[self::div or self::list or self::section or self::details or self::ol or self::ul][ "
+              "re:test(@id, '^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)') or "
+              "re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')][ "
+              "not(self::ol or self::ul) or re:test(@id, '^(?:[Cc]omment(?!ary)|comol)') or "
+              "re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')]")
+    TAGS = ("div", "list", "section", "details", "ol", "ul")
+    _ID = re.compile("^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)")
+    _LIST_ID = re.compile("^(?:[Cc]omment(?!ary)|comol)")
+    _CLASS = re.compile("^[Cc]omment(?!ary)|(?:article|post)-comments")
+
+    def selects(self, element: HtmlElement, id_: str | None, class_: str | None) -> bool:
+        by_class = _search(self._CLASS, class_)
+        if not (by_class or _search(self._ID, id_)):
+            return False
+        return by_class or element.tag not in ("ol", "ul") or _search(self._LIST_ID, id_)
+
+
+for _expressions in (trafilatura.xpaths.RAW_TREE_PRUNE_XPATH, trafilatura.xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH):
+    _expressions[:] = [OwnAttributeWalk.standing_in(x) for x in _expressions]  # in place: core holds these lists
 
 # The archive keeps no license field, and trafilatura looks for one in every link of every footer
 # of every page: about a twentieth of the extraction time, spent on nothing we store.
