@@ -930,6 +930,79 @@ def test_the_attribute_walks_select_what_trafilatura_selects_on_random_pages() -
     assert min(selected) > 50, selected
 
 
+def test_the_article_body_walk_stops_at_what_trafilatura_reads_of_its_expression() -> None:
+    """trafilatura reads only the first element its first article-container expression selects,
+    in one place: the stand-in selects that element alone."""
+    import inspect
+    from pathlib import Path as _Path
+
+    import trafilatura
+    import trafilatura.main_extractor
+    import trafilatura.xpaths
+
+    assert isinstance(trafilatura.xpaths.BODY_XPATH[0], speedups.ArticleBody)
+    assert trafilatura.main_extractor.BODY_XPATH is trafilatura.xpaths.BODY_XPATH
+    source = inspect.getsource(trafilatura.main_extractor._extract)
+    assert "for expr in BODY_XPATH:\n        # select tree if the expression has been found\n" \
+           "        subtree = next((s for s in expr(tree) if s is not None), None)\n" in source
+    package = _Path(trafilatura.__file__).parent
+    readers = sorted(path.name for path in package.glob("*.py")
+                     if re.search(r"\bBODY_XPATH\b", path.read_text(encoding="utf-8")))
+    assert readers == ["main_extractor.py", "xpaths.py"], readers
+    assert source.count("BODY_XPATH") == 1
+
+
+def _article_body() -> tuple[object, object]:
+    import trafilatura.xpaths
+
+    from test_xpathregex import pristine_module
+
+    return trafilatura.xpaths.BODY_XPATH[0], pristine_module("trafilatura.xpaths").BODY_XPATH[0]
+
+
+def test_the_article_body_walk_finds_trafilatura_s_first_on_every_corpus_page() -> None:
+    import trafilatura
+
+    stand_in, pristine = _article_body()
+    found = 0
+    for row in corpus_rows():
+        tree = trafilatura.load_html(corpus_html(row))
+        for context in (tree, tree.find(".//body")):
+            if context is not None:
+                assert stand_in(context) == pristine(context)[:1], row["html"]
+        found += bool(pristine(tree))
+    assert found > 150, found
+
+
+def test_the_article_body_walk_finds_trafilatura_s_first_on_random_pages() -> None:
+    import lxml.html
+    import trafilatura
+
+    stand_in, pristine = _article_body()
+    rng = random.Random(16)
+    tags = ["article", "div", "main", "section", "p", "span", "aside"]
+    values = {"id": ["", "articleContent", "articlecontent", "entry-content", "x-article-body", "articleBody-2",
+                     "body-text", "bodytext", "main"],
+              "class": ["", "post", "entry", "post entry", "post-text", "post_text", "postText", "article__container",
+                        "ArticleContent", "articlecontent", "page-content x", "content", "art-content"],
+              "itemprop": ["articleBody", "articlebody", "text"]}
+
+    def element(depth: int) -> str:
+        tag = rng.choice(tags)
+        names = [name for name in values if rng.random() < (0.3 if name != "itemprop" else 0.05)]
+        attributes = "".join(f' {name}="{rng.choice(values[name])}"' for name in names)
+        inner = "".join(element(depth + 1) for _ in range(rng.randrange(0, 4 if depth < 4 else 1)))
+        return f"<{tag}{attributes}>{inner or 'Text'}</{tag}>"
+
+    found = 0
+    for _ in range(600):
+        tree = trafilatura.load_html(f"<html><body>{element(0)}{element(0)}</body></html>")
+        theirs = pristine(tree)
+        assert stand_in(tree) == theirs[:1], lxml.html.tostring(tree)
+        found += len(theirs) > 1
+    assert found > 100, found
+
+
 @pytest.mark.parametrize("head, body, categories, tags", [
     ('<meta property="article:section" content="Politics">', "", ["Politics"], []),
     ("", '<div class="entry-meta"><a href="/category/sport/">Sport</a> <a href="/tag/cup/">Cup</a></div>',

@@ -15,7 +15,8 @@ caller in the process, with a stand-in that gives the same result for less CPU:
     prunes and discards     one walk of the named elements, and Python's re on their own
                             attributes (OwnAttributeWalk): the raw page's infinite-scroll articles,
                             share buttons and comment sections; the article's navigation, ads,
-                            hidden elements and replies
+                            hidden elements and replies; the article's container, found by the
+                            first of trafilatura's expressions, with the walk stopped at it
     extract_license         nothing: the archive keeps no license
 
 Each is tested against trafilatura's own on the corpus, and where it restates trafilatura's
@@ -401,8 +402,41 @@ class HiddenAndReplies(OwnAttributeWalk):
         return found
 
 
+class ArticleBody(OwnAttributeWalk):
+    """The first of trafilatura's expressions for the article's container (BODY_XPATH), which it
+    tries on every page, and alone of them walks the whole tree. Its one reader
+    (``trafilatura.main_extractor._extract``) takes the first element it selects, and that is the
+    first element, in document order, that passes the test: ``[1]`` keeps each parent's first
+    child that passes, and no element before that one passes. So the walk stops there, and this
+    selects that element alone (or nothing)."""
+
+    SOURCE = (".//*[self::article or self::div or self::main or self::section][ "
+              "@class='post' or @class='entry' or @itemprop='articleBody' or @id='articleContent' or "
+              "re:test(@id, '(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|"
+              "body-text') or "
+              "re:test(@class, 'post[-_]text|post-body|post-?entry|post[-_]?content|postContent|"
+              "post_inner_wrapper|article-?text|articleText|(?:entry|page|text|article|art)-content|"
+              "article__content|article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container') ][1]")
+    TAGS = ("article", "div", "main", "section")
+    _ID = re.compile("(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text")
+    _CLASS = re.compile("post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|"
+                        "article-?text|articleText|(?:entry|page|text|article|art)-content|article__content|"
+                        "article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container")
+
+    def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
+        by_id, by_class = self._ID.search, self._CLASS.search
+        for element in tree.iterdescendants(*self.TAGS):
+            get = element.get
+            id_, class_ = get("id"), get("class")
+            if ((class_ is not None and (class_ == "post" or class_ == "entry" or by_class(class_)))
+                    or (id_ is not None and (id_ == "articleContent" or by_id(id_)))
+                    or get("itemprop") == "articleBody"):
+                return [element]
+        return []
+
+
 for _expressions in (trafilatura.xpaths.RAW_TREE_PRUNE_XPATH, trafilatura.xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH,
-                     trafilatura.xpaths.OVERALL_DISCARD_XPATH):
+                     trafilatura.xpaths.OVERALL_DISCARD_XPATH, trafilatura.xpaths.BODY_XPATH):
     _expressions[:] = [OwnAttributeWalk.standing_in(x) for x in _expressions]  # in place: core holds these lists
 
 # The archive keeps no license field, and trafilatura looks for one in every link of every footer
