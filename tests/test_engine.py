@@ -25,6 +25,13 @@ def test_pyproject_pins_the_release_the_extractor_is_checked_against() -> None:
     assert installed_trafilatura() == trafilatura.__version__ == TRAFILATURA  # what the tests ran on
 
 
+def test_the_installed_release_is_read_without_importing_it() -> None:
+    code = ("import sys\nfrom archiver.content.engine import installed_trafilatura\n"
+            "print(installed_trafilatura(), 'trafilatura' in sys.modules, 'importlib.metadata' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == [TRAFILATURA, "False", "False"], proc
+
+
 def test_another_release_is_named_with_the_command_that_installs_the_right_one() -> None:
     assert trafilatura_mismatch(TRAFILATURA) is None
     older = trafilatura_mismatch("2.2.0")
@@ -47,12 +54,15 @@ def test_the_extractor_refuses_to_load_over_another_release() -> None:
 
 @pytest.fixture
 def other_release(tmp_path: Path) -> dict[str, str]:
-    """An environment where the installed trafilatura's metadata says 2.2.0 (a dist-info folder
-    ahead of site-packages on the path, as an older install leaves)."""
+    """An environment where ``import trafilatura`` would load a package that declares 2.2.0 (ahead
+    of site-packages on the path), with its metadata saying the same."""
+    package = tmp_path / "fake" / "trafilatura"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('"""Not trafilatura."""\n__version__ = "2.2.0"\n', encoding="utf-8")
     dist = tmp_path / "fake" / "trafilatura-2.2.0.dist-info"
-    dist.mkdir(parents=True)
+    dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: trafilatura\nVersion: 2.2.0\n", encoding="utf-8")
-    return {"PYTHONPATH": str(dist.parent), "ARCHIVER_DB": str(tmp_path / "archive.db")}
+    return {"PYTHONPATH": str(package.parent), "ARCHIVER_DB": str(tmp_path / "archive.db")}
 
 
 def test_a_command_that_extracts_stops_at_start_on_another_release(site: Site, other_release: dict[str, str],
