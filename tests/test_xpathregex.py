@@ -34,10 +34,12 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _xpaths(module, names=None) -> dict[str, list[etree.XPath]]:
+    """The module's expressions by name; a stand-in of archiver.content.speedups
+    (OwnAttributeWalk) gives the rewritten expression it stands in for, its ``whole``."""
     found = {}
     for name in names or dir(module):
         value = getattr(module, name)
-        items = value if isinstance(value, (list, tuple)) else [value]
+        items = [getattr(x, "whole", x) for x in (value if isinstance(value, (list, tuple)) else [value])]
         if items and all(isinstance(x, etree.XPath) for x in items):
             found[name] = list(items)
     return found
@@ -299,10 +301,7 @@ def test_the_extractor_runs_the_rewritten_expressions():
     (each expression is then rewritten by archiver.content.xpathaxes, tested there)."""
     importlib.import_module("archiver.content.extractor")  # rewrites trafilatura's expressions on import
 
-    # The expressions archiver.content.speedups walks in Python (OwnAttributeWalk) keep the
-    # rewritten expression they stand in for as ``whole``.
-    live = {name: [getattr(x, "whole", x) for x in value] for name, value in vars(trafilatura.xpaths).items()
-            if isinstance(value, list) and value and all(isinstance(getattr(x, "whole", x), etree.XPath) for x in value)}
+    live = _xpaths(trafilatura.xpaths)
     for name, pristine in XPATHS.items():
         for before, running in zip(pristine, live[name], strict=True):
             source = rewrite_xpath(before.path)[0]

@@ -264,7 +264,8 @@ class OwnAttributeWalk:
     the raw-page prunes, and about half the time of the discard expressions.
 
     Each stands in only for the expression it restates, written as trafilatura 2.3.1 writes it
-    (``SOURCE``, white space squashed); any other is left as it is."""
+    (``SOURCE``, white space squashed); any other is left as it is. Each ``SOURCE`` is written
+    with the patterns the stand-in compiles, so a match also says they are trafilatura's."""
 
     SOURCE = ""
     TAGS: tuple[str, ...] = ()
@@ -293,13 +294,13 @@ def _search(pattern: re.Pattern[str], value: str | None) -> bool:
 
 
 class AppendedArticles(OwnAttributeWalk):
+    _THEME_PATTERN = "mvp-post-add-(?:box|wrap)"
+    _CONTAINER_PATTERN = f"{_THEME_PATTERN}|infinite-?scroll"
     SOURCE = (".//*[self::div or self::section or self::aside][ "
-              "re:test(@id, 'mvp-post-add-(?:box|wrap)|infinite-?scroll') or "
-              "re:test(@class, 'mvp-post-add-(?:box|wrap)|infinite-?scroll')][ "
-              "not(.//h1) or re:test(@id, 'mvp-post-add-(?:box|wrap)') or re:test(@class, 'mvp-post-add-(?:box|wrap)')]")
+              f"re:test(@id, '{_CONTAINER_PATTERN}') or re:test(@class, '{_CONTAINER_PATTERN}')][ "
+              f"not(.//h1) or re:test(@id, '{_THEME_PATTERN}') or re:test(@class, '{_THEME_PATTERN}')]")
     TAGS = ("div", "section", "aside")
-    _CONTAINER = re.compile("mvp-post-add-(?:box|wrap)|infinite-?scroll")
-    _THEME = re.compile("mvp-post-add-(?:box|wrap)")
+    _CONTAINER, _THEME = re.compile(_CONTAINER_PATTERN), re.compile(_THEME_PATTERN)
 
     def selects(self, element: HtmlElement, id_: str | None, class_: str | None) -> bool:
         if not (_search(self._CONTAINER, id_) or _search(self._CONTAINER, class_)):
@@ -317,15 +318,15 @@ class ShareButtons(OwnAttributeWalk):
 
 
 class CommentSections(OwnAttributeWalk):
+    _ID_PATTERN = "^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)"
+    _LIST_ID_PATTERN = "^(?:[Cc]omment(?!ary)|comol)"
+    _CLASS_PATTERN = "^[Cc]omment(?!ary)|(?:article|post)-comments"
     SOURCE = (".//*[self::div or self::list or self::section or self::details or self::ol or self::ul][ "
-              "re:test(@id, '^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)') or "
-              "re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')][ "
-              "not(self::ol or self::ul) or re:test(@id, '^(?:[Cc]omment(?!ary)|comol)') or "
-              "re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments')]")
+              f"re:test(@id, '{_ID_PATTERN}') or re:test(@class, '{_CLASS_PATTERN}')][ "
+              f"not(self::ol or self::ul) or re:test(@id, '{_LIST_ID_PATTERN}') or "
+              f"re:test(@class, '{_CLASS_PATTERN}')]")
     TAGS = ("div", "list", "section", "details", "ol", "ul")
-    _ID = re.compile("^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)")
-    _LIST_ID = re.compile("^(?:[Cc]omment(?!ary)|comol)")
-    _CLASS = re.compile("^[Cc]omment(?!ary)|(?:article|post)-comments")
+    _ID, _LIST_ID, _CLASS = re.compile(_ID_PATTERN), re.compile(_LIST_ID_PATTERN), re.compile(_CLASS_PATTERN)
 
     def selects(self, element: HtmlElement, id_: str | None, class_: str | None) -> bool:
         by_class = _search(self._CLASS, class_)
@@ -377,14 +378,14 @@ class DiscardedSections(OwnAttributeWalk):
 
 
 class HiddenAndReplies(OwnAttributeWalk):
+    _ID_PATTERN = "reader-comments|akismet"
+    _CLASS_PATTERN = ("^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print|"
+                      " hidden| hide|noprint|notloaded")
     SOURCE = (".//*[@class='comments-title' or starts-with(@id|@class, 'reply-') or "
               "re:test(@id|@style, 'hidden') or contains(@style, 'display:none') or "
-              "contains(@style, 'display: none') or re:test(@id, 'reader-comments|akismet') or "
-              "re:test(@class, '^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|"
-              "-hide-|hide-print| hidden| hide|noprint|notloaded') or @aria-hidden='true']")
-    _ID = re.compile("reader-comments|akismet")
-    _CLASS = re.compile("^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print|"
-                        " hidden| hide|noprint|notloaded")
+              f"contains(@style, 'display: none') or re:test(@id, '{_ID_PATTERN}') or "
+              f"re:test(@class, '{_CLASS_PATTERN}') or @aria-hidden='true']")
+    _ID, _CLASS = re.compile(_ID_PATTERN), re.compile(_CLASS_PATTERN)
 
     def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
         by_id, by_class, found = self._ID.search, self._CLASS.search, []
@@ -410,18 +411,15 @@ class ArticleBody(OwnAttributeWalk):
     child that passes, and no element before that one passes. So the walk stops there, and this
     selects that element alone (or nothing)."""
 
+    _ID_PATTERN = "(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text"
+    _CLASS_PATTERN = ("post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|"
+                      "article-?text|articleText|(?:entry|page|text|article|art)-content|article__content|"
+                      "article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container")
     SOURCE = (".//*[self::article or self::div or self::main or self::section][ "
               "@class='post' or @class='entry' or @itemprop='articleBody' or @id='articleContent' or "
-              "re:test(@id, '(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|"
-              "body-text') or "
-              "re:test(@class, 'post[-_]text|post-body|post-?entry|post[-_]?content|postContent|"
-              "post_inner_wrapper|article-?text|articleText|(?:entry|page|text|article|art)-content|"
-              "article__content|article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container') ][1]")
+              f"re:test(@id, '{_ID_PATTERN}') or re:test(@class, '{_CLASS_PATTERN}') ][1]")
     TAGS = ("article", "div", "main", "section")
-    _ID = re.compile("(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text")
-    _CLASS = re.compile("post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|"
-                        "article-?text|articleText|(?:entry|page|text|article|art)-content|article__content|"
-                        "article(?:-|__)?body|articleBody|ArticleContent|body-text|article__container")
+    _ID, _CLASS = re.compile(_ID_PATTERN), re.compile(_CLASS_PATTERN)
 
     def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
         by_id, by_class = self._ID.search, self._CLASS.search
