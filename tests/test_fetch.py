@@ -137,7 +137,7 @@ def test_unchanged_refetch_then_change(site: Site, tmp_path: Path) -> None:
     new = run_cli("show", url)
     assert "postponed indefinitely" in new.out and "A final vote" not in new.out
     missing = run_cli("show", url, "--version", "3")
-    assert_clean_error(missing, "version 3")
+    assert_clean_error(missing, "has no version 3: it has 2 versions")
 
 
 def test_gzip_bodies_of_earlier_versions_still_load(tmp_path: Path) -> None:
@@ -195,6 +195,8 @@ def test_failures_are_kept_and_others_archived(site: Site, tmp_path: Path) -> No
     assert db_rows(db, "SELECT error_detail IS NULL, status FROM captures WHERE requested_url = ?",
                    (pdf,)) == [(1, 200)]
     assert count(db, "snapshots") == 1
+    # a page the archive knows but holds no version of: `show` says why, in one line
+    assert_clean_error(run_cli("show", missing), "has no archived version yet", "failed: http_404")
 
 
 def test_bad_input_is_a_clean_error(site: Site, tmp_path: Path) -> None:

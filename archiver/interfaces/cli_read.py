@@ -5,6 +5,7 @@ They import no more than the store needs, so that `archiver show` starts quickly
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -15,6 +16,16 @@ from archiver.interfaces.cli_common import common_options, existing_archive
 from archiver.settings import SETTINGS, Config
 from archiver.store.db import find_page_id, snapshot_version
 from archiver.store.health import list_sources
+
+
+def _no_such_version(url: str, page: dict[str, Any], version: int | None) -> str:
+    """Why ``show`` has nothing to print for a page the archive knows."""
+    count = page["snapshot_count"]
+    if version:
+        return f"{url} has no version {version}: it has {count} version{'' if count == 1 else 's'}"
+    if page["last_error"]:
+        return f"{url} has no archived version yet; its last check ({page['last_checked_at']}) failed: {page['last_error']}"
+    return f"{url} has no archived version yet"
 
 
 @click.command()
@@ -37,12 +48,11 @@ def show(config: Config, url: str, version: int | None, as_json: bool) -> None:
     page_id = find_page_id(db, canonical_url(url))
     if page_id is None:
         raise click.ClickException(f"not in the archive: {url}")
-    page_url = db.table("pages").get(page_id)["url"]
+    page = db.table("pages").get(page_id)
+    page_url = page["url"]
     snapshot = snapshot_version(db, page_id, version)
     if snapshot is None:
-        count = db.table("pages").get(page_id)["snapshot_count"]
-        which = f"version {version}" if version else "a snapshot"
-        raise click.ClickException(f"{url} has no {which} (it has {count} version(s))")
+        raise click.ClickException(_no_such_version(url, page, version))
     if as_json:
         capture = db.table("captures").get(snapshot["capture_id"])
         click.echo(json.dumps(snapshot_json(snapshot, capture, page_url), indent=2, ensure_ascii=False))
