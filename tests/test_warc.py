@@ -420,7 +420,7 @@ def test_export_then_import_gives_the_same_snapshots(evidence: Evidence, tmp_pat
     for source, record_id, offset, started_at, _ in rows:
         assert source.startswith("evidence.warc.gz sha256:") and record_id in offsets and offset > 0
         assert started_at in original_times
-    again = run_cli("import", "warc", str(evidence.warc), "--db", str(fresh))
+    again = run_cli("import", str(evidence.warc), "--db", str(fresh))  # .warc.gz: read as WARC
     assert again.code == 0, again
     assert "0 captures" in again.out and "already imported" in again.out
     assert db_rows(fresh, "SELECT count(*) FROM captures")[0][0] == len(rows)
@@ -562,7 +562,7 @@ def test_arc_files_import_once(tmp_path: Path) -> None:
     rows = db_rows(tmp_path / "archive.db", "SELECT started_at, ip_address, warc_record_id FROM captures")
     assert rows == [("2014-01-02T03:04:05.000+00:00", "192.0.2.7", rows[0][2])] and rows[0][2].startswith("<urn:uuid:")
     assert "Lighthouse keeper retires" in run_cli("show", "http://lighthouse.example/story").out
-    again = run_cli("import", "warc", str(arc))
+    again = run_cli("import", str(arc))  # named .arc: no need to say `warc`
     assert again.code == 0 and "already imported" in again.out
     assert len(db_rows(tmp_path / "archive.db", "SELECT id FROM captures")) == 1
 
@@ -578,3 +578,5 @@ def test_import_formats_and_errors(tmp_path: Path) -> None:
     not_warc = tmp_path / "notes.warc"
     not_warc.write_text("these are my notes, not a WARC file\n")
     assert_clean_error(run_cli("import", "warc", str(not_warc)), "offset 0")
+    assert_clean_error(run_cli("import", str(not_warc)), "offset 0")  # read as WARC by its name
+    assert_clean_error(run_cli("import", str(opml), str(not_warc)), "two imports")

@@ -194,19 +194,20 @@ def import_command(config: Config, args: tuple[str, ...], workers: int | None) -
     """Import subscriptions from OPML, or pages from WARC/ARC files.
 
     `archiver import opml FILE` subscribes to every feed in an OPML file (nested outlines too;
-    duplicates ignored); `archiver import FILE.opml` does the same. `archiver import warc FILE...`
-    archives every HTML page a WARC or ARC file (gzip or not, from any tool) holds, as a fetch
-    would, dated by the records; importing a file again adds nothing. A bad record is reported
-    with its offset and skipped, the rest is imported, and the exit status is 1. It extracts in
-    one worker process (not the `workers` setting) unless `--workers N` says otherwise.
+    duplicates ignored). `archiver import warc FILE...` archives every HTML page a WARC or ARC
+    file (gzip or not, from any tool) holds, as a fetch would, dated by the records; importing a
+    file again adds nothing. A bad record is reported with its offset and skipped, the rest is
+    imported, and the exit status is 1. It extracts in one worker process (not the `workers`
+    setting) unless `--workers N` says otherwise. Without `opml` or `warc`, files named
+    .warc, .arc, .warc.gz or .arc.gz are WARC/ARC files, any other an OPML file.
 
     \b
     Example:
         archiver import subscriptions.opml
         archiver import warc crawl-2024.warc.gz old-site.arc.gz
-        archiver import warc --workers 4 big-crawl.warc.gz
+        archiver import --workers 4 big-crawl.warc.gz
     """
-    fmt, files = (args[0], args[1:]) if args[0] in ("opml", "warc") else ("opml", args)
+    fmt, files = (args[0], args[1:]) if args[0] in ("opml", "warc") else (_format_by_name(args), args)
     if not files:
         raise click.UsageError(f"give the {fmt.upper()} file(s) to import")
     if fmt == "warc":
@@ -219,6 +220,20 @@ def import_command(config: Config, args: tuple[str, ...], workers: int | None) -
     if len(files) > 1:
         raise click.UsageError("give one OPML file")
     _import_opml(config, files[0])
+
+
+_WARC_NAMES = (".warc", ".arc", ".warc.gz", ".arc.gz")
+
+
+def _format_by_name(files: tuple[str, ...]) -> str:
+    """"warc" when every file is named as a WARC or ARC file is, else "opml"; both is an error."""
+    named_warc = [f.lower().endswith(_WARC_NAMES) for f in files]
+    if all(named_warc):
+        return "warc"
+    if any(named_warc):
+        raise click.UsageError("give WARC/ARC files and an OPML file in two imports "
+                               "(`archiver import warc FILE...`, `archiver import opml FILE`)")
+    return "opml"
 
 
 def _import_opml(config: Config, name: str) -> None:
