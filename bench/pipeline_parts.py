@@ -23,8 +23,8 @@ Each round, on the same pages:
    - fetching: archiver's hardened Fetcher over the pages from as many threads as
      ``max_connections`` (the loopback servers run in this process, not the child);
    - saving: ``PageJob.save`` of every page, already fetched and extracted, on a fresh archive
-     (capture, body, snapshot with its full-text index, the site model, changes), four pages to a
-     transaction as the runner's results arrive.
+     (the body's hash, capture, body, snapshot with its full-text index, the site model,
+     changes), four pages to a transaction as the runner's results arrive.
 4. The sum of the parts against the budget. The parts run alone here; together, in
    ``bench/fetch_throughput.py``'s end-to-end run, each costs more (three busy processes and the
    fetch threads share two cores), and start-up comes on top.
@@ -113,9 +113,7 @@ def measure_fetch(urls: list[str], workdir: Path) -> float:
     fetcher.fetch(urls[0])  # the first request builds the client's pools
     start = time.process_time()
     with ThreadPoolExecutor(config.max_connections) as threads:
-        results = list(threads.map(lambda url: (fetcher.fetch(url), None)[0], urls))
-    for result in results:
-        result.body_sha256  # noqa: B018 (computed by the fetch thread in a real run)
+        results = list(threads.map(fetcher.fetch, urls))
     cpu = time.process_time() - start
     fetcher.close()
     failed = [r.reason for r in results if not r.ok]
