@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 import fetch_throughput as ft  # noqa: E402
-from child_usage import _cpu_seconds, descendants  # noqa: E402
+from child_usage import _cpu_seconds, archiver_env, descendants  # noqa: E402
 from loopback_servers import LoopbackSites, in_loopback_namespace, rerun_isolated  # noqa: E402
 
 TARGET = ft.CEILING_TARGET
@@ -70,10 +69,11 @@ class Parts:
 
 
 def _archiver_env(db: Path) -> None:
-    """Settings of the child: an archive of its own, the loopback networks, no politeness delay."""
-    for name in [n for n in os.environ if n.startswith("ARCHIVER_")]:
-        del os.environ[name]
-    os.environ.update(ARCHIVER_DB=str(db), ARCHIVER_ALLOW_NETWORKS="127.0.0.0/16", ARCHIVER_PER_HOST_DELAY="0")
+    """Settings of the child, as fetch_throughput's runs have them: an archive of its own, the
+    loopback networks, no politeness delay, every other setting its default."""
+    env = archiver_env(db, "per_host_delay=0")
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def _pool_cpu(pid: int) -> float:
@@ -180,15 +180,12 @@ def report_round(rates: ft.InProcessRates, parts: Parts) -> None:
 
 
 def summarize(rounds: list[tuple[ft.InProcessRates, Parts]]) -> None:
-    def median(values: list[float]) -> str:
-        return f"{statistics.median(values):.2f}" + (f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else "")
-
     budgets = [budget_ms(r.ceiling) for r, _ in rounds]
     print(f"\n== summary over {len(rounds)} rounds (medians, and ranges) ==")
-    print(f"   budget at {TARGET:.0%} of the ceiling: {median(budgets)} ms a page")
+    print(f"   budget at {TARGET:.0%} of the ceiling: {ft._spread(budgets, ' ms')} a page")
     for name in ("workers", "dispatch", "fetch", "save", "total"):
-        print(f"   {name:<9} {median([getattr(p, name) for _, p in rounds])} ms a page")
-    print(f"   the parts against the budget: {median([p.total / b for (_, p), b in zip(rounds, budgets)])}x")
+        print(f"   {name:<9} {ft._spread([getattr(p, name) for _, p in rounds], ' ms')} a page")
+    print(f"   the parts against the budget: {ft._spread([p.total / b for (_, p), b in zip(rounds, budgets)])}")
 
 
 def main() -> int:
