@@ -596,6 +596,82 @@ def test_the_text_without_the_backup_is_the_same_on_every_corpus_page() -> None:
     assert backup is not None
 
 
+# trafilatura's extract_content, whose end _extract_content_without_backup restates.
+EXTRACT_CONTENT_SHA256 = "f0270c94ac5f30b587af9038adf70bc04082aaef15249c854bc6f8044074af3a"
+
+
+def test_trafilatura_extract_content_is_the_one_restated() -> None:
+    import hashlib
+    import inspect
+
+    import trafilatura.core
+    import trafilatura.main_extractor
+
+    source = inspect.getsource(trafilatura.main_extractor.extract_content)
+    assert hashlib.sha256(source.encode()).hexdigest() == EXTRACT_CONTENT_SHA256, (
+        "trafilatura's extract_content changed: check _extract_content_without_backup in archiver/content/speedups.py")
+    assert speedups._extract_content is trafilatura.main_extractor.extract_content
+    assert trafilatura.core.extract_content is speedups._extract_content_without_backup
+    # its only caller, right after the tree was prepared
+    assert inspect.getsource(trafilatura.core).count("extract_content(") == 1
+    assert "postbody, temp_text = extract_content(cleaned_tree, options)" in inspect.getsource(
+        speedups._extract_and_compare)
+
+
+def _text_of_every_corpus_page(extract_content: object, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    import trafilatura
+    import trafilatura.core
+
+    monkeypatch.setattr(trafilatura.core, "extract_content", extract_content)
+    texts = []
+    for row in corpus_rows():
+        document = trafilatura.bare_extraction(trafilatura.load_html(corpus_html(row)), url=row.get("url"),
+                                               with_metadata=False, include_comments=False, fast=True)
+        texts.append(document and document.text)
+    return texts
+
+
+def test_the_main_pass_without_its_backup_gives_the_same_text_on_every_corpus_page(monkeypatch) -> None:
+    """bare_extraction as the extractor runs it: the same text with trafilatura's extract_content
+    and with the stand-in, which hands the pages its main pass finds too little on to
+    trafilatura's (a few of them on the corpus)."""
+    handed_over, trafilaturas = [], speedups._extract_content
+
+    def theirs(cleaned_tree, options):
+        handed_over.append(cleaned_tree)
+        return trafilaturas(cleaned_tree, options)
+
+    monkeypatch.setattr(speedups, "_extract_content", theirs)
+    ours = _text_of_every_corpus_page(speedups._extract_content_without_backup, monkeypatch)
+    recovered = len(handed_over)
+    assert _text_of_every_corpus_page(theirs, monkeypatch) == ours
+    assert len(ours) >= 391 and 0 < recovered < len(ours) / 5, recovered
+
+
+def test_a_page_with_too_little_for_the_main_pass_is_prepared_again_for_trafilatura(monkeypatch) -> None:
+    import trafilatura
+
+    # text in a bare <div>, no container and no paragraph: only trafilatura's recovery finds it
+    html = ("<html><body><div class='x'><div>" + "Some words of a short note, alone on its page. " * 3
+            + "</div></div></body></html>")
+    given, trafilaturas = [], speedups._extract_content
+
+    def theirs(cleaned_tree, options):
+        given.append(cleaned_tree)
+        return trafilaturas(cleaned_tree, options)
+
+    monkeypatch.setattr(speedups, "_extract_content", theirs)
+
+    def text() -> str | None:
+        document = trafilatura.bare_extraction(trafilatura.load_html(html), with_metadata=False, fast=True,
+                                               include_comments=False)
+        return document and document.text
+
+    ours = text()
+    assert given and ours and "Some words of a short note" in ours
+    monkeypatch.setattr(trafilatura.core, "extract_content", trafilaturas)
+    assert text() == ours
+
 # --------------------------------------------------------------------------- the page's text, for the retry
 
 
