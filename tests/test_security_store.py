@@ -251,8 +251,14 @@ def test_disk_full_then_recovery(publisher: Site, tmp_path: Path) -> None:
     not corrupted, and once space is back the same fetch completes."""
     import resource
 
-    urls = [publisher.route(f"/full/{n}", article(n) + "<!--" + "padding " * 40_000 + "-->")
-            for n in range(6)]
+    # Each page carries 390 KB of random digits, which compress to no less than 160 KB: the five
+    # pages fetched under the limit cannot fit in the archive's files, however few commits write
+    # them (the limit is per file: the write-ahead log can grow to it too).
+    def padding(n: int) -> str:
+        digits = random.Random(n)
+        return "".join(str(digits.getrandbits(64)) for _ in range(20_000))
+
+    urls = [publisher.route(f"/full/{n}", article(n) + "<!--" + padding(n) + "-->") for n in range(6)]
     first = run_cli("fetch", urls[0])
     assert first.code == 0, first
     db = tmp_path / "archive.db"
