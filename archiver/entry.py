@@ -1,7 +1,9 @@
 """The ``archiver`` command. Commands that extract start the worker pool's fork server before
 anything else, so that it loads the extractor on one core while this process loads the rest of
-the program on the other: the first page is archived about a quarter of a second sooner. Once
-the command is done, the process leaves without the interpreter's teardown (see ``_leave``)."""
+the program on the other: the first page is archived about a quarter of a second sooner. Their
+worker pools then start their workers as they are made, while the first pages are fetched
+(another 20-30 ms). Once the command is done, the process leaves without the interpreter's
+teardown (see ``_leave``)."""
 
 from __future__ import annotations
 

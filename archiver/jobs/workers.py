@@ -41,13 +41,23 @@ def _fork_context() -> Any:
     return context
 
 
+_START_EARLY = False  # set by start_fork_server: the pools of this process start as they are made
+
+
 def start_fork_server() -> None:
     """Start the fork server now rather than at the first task: it imports and warms up the
-    extractor (a few tenths of a second) on one core while the caller gets on with its own."""
+    extractor (a few tenths of a second) on one core while the caller gets on with its own. The
+    worker pools made afterwards start their workers at once too (see WorkerPool.start_early)."""
     import multiprocessing.forkserver
 
+    global _START_EARLY
     _fork_context()
     multiprocessing.forkserver.ensure_running()
+    _START_EARLY = True
+
+
+def _nothing() -> None:
+    """The task that starts a pool's workers."""
 
 
 class WorkerPool:
@@ -62,6 +72,8 @@ class WorkerPool:
         self._outstanding: set[Future[Any]] = set()
         self._pool: Any = None
         self._stopped = False
+        if _START_EARLY:
+            self.start_early()
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -81,6 +93,18 @@ class WorkerPool:
                 self._pool = pebble.ProcessPool(max_workers=self.size, initializer=_start_worker,
                                                 initargs=(self._memory_mb,), context=_fork_context())
             return self._pool
+
+    def start_early(self) -> None:
+        """Start the workers now, on a thread of their own, rather than at the first task: they
+        fork from the fork server as soon as it is ready, while this process fetches the first
+        pages, instead of after the first page has arrived."""
+        def start() -> None:
+            try:
+                self.submit(_nothing)
+            except RuntimeError:  # stopped before it started: nothing to start
+                pass
+
+        threading.Thread(target=start, name="start-workers", daemon=True).start()
 
     def stop(self) -> None:
         """Start stopping the workers without waiting for them (``close`` waits)."""
