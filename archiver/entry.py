@@ -37,7 +37,30 @@ def _command_name(args: list[str]) -> str | None:
     return None
 
 
+# glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Have glibc's malloc share ``arenas`` arenas among all threads, unless the environment sets
+    MALLOC_ARENA_MAX itself. By default each thread that allocates while another does gets an
+    arena of its own, up to eight per core, each keeping the memory its thread freed: `archiver
+    fetch` with its 32 fetch threads peaked 30 MB higher (main process 104-110 MB against 75 MB
+    with two arenas, bench/fetch_throughput.py on 624 pages, at the same speed). Whether it
+    applied; it does nothing where the C library has no mallopt (musl)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
 def main() -> None:
+    limit_malloc_arenas()  # before any thread starts
     args = sys.argv[1:]
     command, helping = _command_name(args), bool({"--help", "-h"} & set(args))
     if command in _NEEDS_EXTRACTOR and not helping:

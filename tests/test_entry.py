@@ -1,0 +1,73 @@
+"""The ``archiver`` command's process: its threads share two malloc arenas, not one each."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from archiver import entry
+
+# In a fresh process: optionally limit the arenas as `archiver` does, let 32 threads allocate at
+# once, and count the heaps glibc's malloc_info reports (one per arena).
+COUNT_ARENAS = textwrap.dedent("""
+    import ctypes, re, sys, threading
+    from archiver.entry import limit_malloc_arenas
+    if sys.argv[1] == "limit":
+        print("applied" if limit_malloc_arenas() else "skipped")
+    start = threading.Barrier(32)
+    def allocate():
+        start.wait()
+        kept = [bytes(50_000) for _ in range(50)]
+        del kept
+    threads = [threading.Thread(target=allocate) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    libc = ctypes.CDLL(None)
+    libc.tmpfile.restype = ctypes.c_void_p
+    libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    report = ctypes.c_void_p(libc.tmpfile())
+    libc.malloc_info(0, report)
+    libc.rewind(report)
+    text = ctypes.create_string_buffer(1 << 20)
+    size = libc.fread(text, 1, len(text) - 1, report)
+    print(len(re.findall(r'<heap nr="[0-9]+">', text.raw[:size].decode())))
+""")
+
+glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+
+
+def _arenas(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run([sys.executable, "-c", COUNT_ARENAS, *args], capture_output=True, text=True,
+                          timeout=60, env={**environ, **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+@glibc_only
+def test_the_threads_of_a_command_share_two_arenas() -> None:
+    assert _arenas("limit") == ["applied", str(entry.MALLOC_ARENAS)]
+    assert int(_arenas("as-is")[0]) > entry.MALLOC_ARENAS  # what the limit prevents: one per thread
+
+
+@glibc_only
+def test_malloc_arena_max_in_the_environment_is_left_to_glibc() -> None:
+    applied, arenas = _arenas("limit", env={"MALLOC_ARENA_MAX": "4"})
+    assert applied == "skipped" and 2 < int(arenas) <= 4
+
+
+def test_the_command_limits_them_before_anything_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(entry, "limit_malloc_arenas", lambda: calls.append("arenas"))
+    monkeypatch.setattr(sys, "argv", ["archiver", "--version"])
+    monkeypatch.setattr(entry, "_leave", lambda code: sys.exit(code))  # not the process's real exit
+    with pytest.raises(SystemExit) as leaving:
+        entry.main()
+    assert leaving.value.code == 0 and calls == ["arenas"]
