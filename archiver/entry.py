@@ -46,7 +46,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Have glibc's malloc share ``arenas`` arenas among all threads, unless the environment sets
     MALLOC_ARENA_MAX itself. By default each thread that allocates while another does gets an
     arena of its own, up to eight per core, each keeping the memory its thread freed: `archiver
-    fetch` with its 32 fetch threads peaked 30 MB higher (main process 104-110 MB against 75 MB
+    fetch` with its 32 fetch threads peaked 25-30 MB higher (main process 103-107 MB against 78 MB
     with two arenas, bench/fetch_throughput.py on 624 pages, at the same speed). Whether it
     applied; it does nothing where the C library has no mallopt (musl)."""
     if "MALLOC_ARENA_MAX" in os.environ:
