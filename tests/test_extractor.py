@@ -631,10 +631,9 @@ def _text_of_every_corpus_page(extract_content: object, monkeypatch: pytest.Monk
     return texts
 
 
-def test_the_main_pass_without_its_backup_gives_the_same_text_on_every_corpus_page(monkeypatch) -> None:
-    """bare_extraction as the extractor runs it: the same text with trafilatura's extract_content
-    and with the stand-in, which hands the pages its main pass finds too little on to
-    trafilatura's (a few of them on the corpus)."""
+def _trafilaturas_counted(monkeypatch: pytest.MonkeyPatch) -> tuple[object, list[object]]:
+    """trafilatura's extract_content, counting each tree the stand-in hands over to it (the
+    stand-in calls it by this name), and the list of those trees."""
     handed_over, trafilaturas = [], speedups._extract_content
 
     def theirs(cleaned_tree, options):
@@ -642,6 +641,14 @@ def test_the_main_pass_without_its_backup_gives_the_same_text_on_every_corpus_pa
         return trafilaturas(cleaned_tree, options)
 
     monkeypatch.setattr(speedups, "_extract_content", theirs)
+    return theirs, handed_over
+
+
+def test_the_main_pass_without_its_backup_gives_the_same_text_on_every_corpus_page(monkeypatch) -> None:
+    """bare_extraction as the extractor runs it: the same text with trafilatura's extract_content
+    and with the stand-in, which hands the pages its main pass finds too little on to
+    trafilatura's (a few of them on the corpus)."""
+    theirs, handed_over = _trafilaturas_counted(monkeypatch)
     ours = _text_of_every_corpus_page(speedups._extract_content_without_backup, monkeypatch)
     recovered = len(handed_over)
     assert _text_of_every_corpus_page(theirs, monkeypatch) == ours
@@ -654,13 +661,8 @@ def test_a_page_with_too_little_for_the_main_pass_is_prepared_again_for_trafilat
     # text in a bare <div>, no container and no paragraph: only trafilatura's recovery finds it
     html = ("<html><body><div class='x'><div>" + "Some words of a short note, alone on its page. " * 3
             + "</div></div></body></html>")
-    given, trafilaturas = [], speedups._extract_content
-
-    def theirs(cleaned_tree, options):
-        given.append(cleaned_tree)
-        return trafilaturas(cleaned_tree, options)
-
-    monkeypatch.setattr(speedups, "_extract_content", theirs)
+    trafilaturas = speedups._extract_content
+    _, given = _trafilaturas_counted(monkeypatch)
 
     def text() -> str | None:
         document = trafilatura.bare_extraction(trafilatura.load_html(html), with_metadata=False, fast=True,

@@ -107,10 +107,15 @@ def _prepare_tree_without_backup(tree: HtmlElement, options: Any, url: str | Non
     do. One copy of the page less a page: 0.3 to 0.5 ms."""
     if not options.fast or options.comments:
         return _prepare_tree(tree, options, url)
-    core = trafilatura.core
-    cleaned = core.convert_tags(core.tree_cleaning(core.copy(tree), options), options, url)
+    cleaned = _cleaned(tree, options, url)
     _PREPARED.raw, _PREPARED.options, _PREPARED.url, _PREPARED.cleaned = tree, options, url, cleaned
     return cleaned, None
+
+
+def _cleaned(tree: HtmlElement, options: Any, url: str | None) -> HtmlElement:
+    """The cleaned and converted copy of the raw ``tree`` that _prepare_tree makes."""
+    core = trafilatura.core
+    return core.convert_tags(core.tree_cleaning(core.copy(tree), options), options, url)
 
 
 class _Prepared(threading.local):
@@ -148,9 +153,7 @@ def _extract_content_without_backup(cleaned_tree: HtmlElement, options: Any) -> 
     main = trafilatura.main_extractor
     result_body, temp_text, _ = main._extract(cleaned_tree, options)
     if len(result_body) == 0 or len(temp_text) < options.min_extracted_size:
-        again, _ = _prepare_tree_without_backup(raw, options, url)
-        _forget_prepared()
-        return _extract_content(again, options)
+        return _extract_content(_cleaned(raw, options, url), options)
     # the rest of extract_content as trafilatura 2.3.1 writes it (tests pin its source)
     previous = None
     for el in list(result_body):
