@@ -129,7 +129,11 @@ def _role(pid: int, parent: int, roles: dict[int, str], root: int) -> str:
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
-        return "child"
+        command = b""
+    if not command:
+        # Gone since it was listed, or exiting (its command line goes with its memory): what it
+        # was is what it had been seen as, not what its last moment shows.
+        return roles.get(pid) or "child"
     if b"resource_tracker" in command:
         return "resource tracker"
     if b"forkserver" in command:

@@ -25,6 +25,7 @@ from conftest import REPO, assert_clean_error, db_rows, run_cli
 
 sys.path.insert(0, str(REPO / "bench"))
 
+from child_usage import _role  # noqa: E402
 from warc_bench import build  # noqa: E402
 
 LIMIT_MB = 200
@@ -142,3 +143,16 @@ def test_bad_records_are_reported_as_read_not_kept(tmp_path: Path) -> None:
     with Session(load_config(environ={"ARCHIVER_DB": str(tmp_path / "lib.db"), "ARCHIVER_WORKERS": "1"})) as session:
         tally = WarcImport(session, on_problem=lambda path, line: seen.append(line)).run(warc)
     assert tally.bad_records == len(seen) == 150 and tally.problems == seen[:100]
+
+
+def test_a_process_gone_between_listing_and_reading_keeps_its_role() -> None:
+    """The sampler lists a worker, then reads its command line: a worker that exits in between
+    is still a worker (this once made a worker count as "child" and failed the test above)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: /proc/<pid> is gone, as for a worker that exits mid-sample
+    forkserver = os.getpid()
+    roles = {forkserver: "forkserver", gone.pid: "worker"}
+    assert _role(gone.pid, forkserver, roles, root=os.getppid()) == "worker"
+    assert _role(gone.pid, forkserver, {forkserver: "forkserver"}, root=os.getppid()) == "child"
+    # A living process is still told by its command line and its parent.
+    assert _role(os.getpid(), os.getppid(), {os.getppid(): "main"}, root=1) == "worker"
