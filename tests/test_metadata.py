@@ -193,6 +193,32 @@ def test_byline_label_then_name_in_the_next_element_and_particles() -> None:
     assert article.author is None
 
 
+def test_structured_author_that_is_the_site_leaves_the_byline_to_name_the_writer() -> None:
+    """JSON-LD that names the publication as the author ("LN" on the Lübecker Nachrichten) says
+    nothing about the writer: the visible byline is read, as where there is no structured author."""
+    site_as_author = ld({"@type": "NewsArticle", "headline": "Trams again",
+                         "author": {"@type": "Organization", "name": "LN"},
+                         "publisher": {"@type": "Organization", "name": "LN"}}) + og(og_site_name="LN")
+    article = extract(page(site_as_author, byline="<p><em>Von <span>Cosima Künzel</span></em></p>"))
+    assert (article.author, dict(article.sources)["author"]) == ("Cosima Künzel", "html")
+    # a person named in the structured data still wins over the byline, which is not read
+    person = ld({"@type": "NewsArticle", "headline": "Trams again", "author": {"name": "Jane Doe"}})
+    article = extract(page(person + og(og_site_name="LN"), byline="<p>Von Cosima Künzel</p>"))
+    assert (article.author, dict(article.sources)["author"]) == ("Jane Doe", "jsonld")
+
+
+def test_a_by_in_the_middle_of_a_sentence_is_no_byline() -> None:
+    """A "by" after a link or an italic title goes on the sentence ("a portrait of Hinepare by
+    <a>Gottfried Lindauer</a>"): no author. A line of its own after a date link still is one."""
+    prose = ('<p>A portrait of Hinepare of <a href="/w/n">Ngati Kahungunu</a> by <a href="/w/g">Gottfried '
+             'Lindauer</a>, showing the chin moko that women of her rank wore in the nineteenth century.</p>'
+             '<p>The story is based on <i>Kaligaminarile Kuttavalikal</i> written by <a href="/w/v">Vinoy Thomas</a>, '
+             'a collection of short stories that won the state award in its year.</p>')
+    assert extract(page(byline=prose)).author is None
+    meta_line = '<div class="entry-meta">Posted on <a href="/2024/05/01">May 1, 2024</a> by <a href="/a/j">Jane Doe</a></div>'
+    assert extract(page(byline=meta_line)).author == "Jane Doe"
+
+
 def test_jsonld_in_a_cdata_section_and_two_authors_in_one_name() -> None:
     script = ('<script type="application/ld+json">//<![CDATA[\n{"@type": "NewsArticle", '
               '"headline": "Trams again", "author": {"name": "Jane Doe and John Roe"}}\n//]]></script>')
@@ -224,8 +250,8 @@ def test_the_byline_initials_let_through_every_text_the_byline_pattern_matches()
 
 def test_byline_texts_are_every_text_and_tail_in_page_order() -> None:
     """_byline_texts against the plainest statement of it (each node's text, then its tail, in
-    document order, outside captions, navigation and footers) on random pages of bylines as texts,
-    tails and comments, inside and outside excluded elements."""
+    document order, outside captions, navigation and footers, a tail not going on a sentence) on
+    random pages of bylines as texts, tails and comments, inside and outside excluded elements."""
     import random
     from itertools import islice
 
@@ -238,7 +264,8 @@ def test_byline_texts_are_every_text_and_tail_in_page_order() -> None:
             for text, is_tail in ((element.text, False), (element.tail, True)):
                 if text and len(text) < 80 and metadata._BYLINE_START.match(text):
                     holder = element.getparent() if is_tail else element
-                    if holder is not None and not metadata._in_excluded(holder):
+                    if holder is not None and not metadata._in_excluded(holder) and not (
+                            is_tail and metadata._mid_sentence(element, text)):
                         yield " ".join(text.split()), metadata._text_after(element, is_tail)
 
     rng = random.Random(7)

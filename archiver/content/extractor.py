@@ -60,8 +60,8 @@ __all__ = [
 
 from archiver.content.article import Article, ExtractionError
 from archiver.content.dates import HEADLINES, dateline, microdata_date, url_date
-from archiver.content.metadata import (Candidates, Chosen, choose, date_search_matters, jsonld_objects, read_jsonld,
-                                      read_opengraph, read_byline, read_title_element)
+from archiver.content.metadata import (Candidates, Chosen, choose, date_search_matters, jsonld_objects, names_an_author,
+                                      read_jsonld, read_opengraph, read_byline, read_title_element)
 from archiver.content.speedups import PRISTINE_SOURCES, InPlace, native_xpath
 
 log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def page_candidates(tree: HtmlElement, container: HtmlElement | None, url: str |
     read_jsonld(jsonld_objects(tree), candidates)
     read_opengraph(tree, candidates)
     read_title_element(tree, candidates)
-    if not candidates.has("author", ("jsonld", "og")):
+    if not names_an_author(candidates, ("jsonld", "og"), urlsplit(url).hostname if url else None):
         read_byline(tree, candidates, container)
     candidates.add("published", "meta", microdata_date(date_published or []))
     titles = [value for _, value in candidates.values.get("title", ())]

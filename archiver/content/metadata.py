@@ -302,8 +302,25 @@ def _byline_texts(scope: HtmlElement) -> Iterator[tuple[str, Any]]:
         text = element.tail
         if text and len(text) < 80 and text.lstrip()[:1] in initials and starts(text):
             holder = element.getparent()
-            if holder is not None and not _in_excluded(holder):
+            if holder is not None and not _in_excluded(holder) and not _mid_sentence(element, text):
                 yield " ".join(text.split()), lambda e=element: _text_after(e, True)
+
+
+_INLINE = frozenset({"a", "abbr", "b", "cite", "em", "i", "q", "small", "span", "strong", "sub", "sup", "u"})
+
+
+_BYLINE_BLOCK = 100  # characters: "Posted on <a>May 1, 2024</a> by <a>Jane Doe</a> | 3 comments" is well within
+
+
+def _mid_sentence(element: HtmlElement, tail: str) -> bool:
+    """Whether a bare "by" after an element goes on a sentence ("a portrait of Hinepare of
+    <a>Ngati Kahungunu</a> by <a>Gottfried Lindauer</a>, showing ...") rather than starting a
+    byline: the element is inline and holds words, and what holds them both is longer than a
+    byline line."""
+    if element.tag not in _INLINE or not _BYLINE_LABEL.match(tail.strip()) or not element.text_content().strip():
+        return False
+    holder = element.getparent()
+    return len(" ".join(holder.text_content().split())) > _BYLINE_BLOCK
 
 
 def _in_excluded(element: HtmlElement) -> bool:
@@ -452,7 +469,7 @@ _STRUCTURED = ("jsonld", "og", "meta", "feed")
 def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | None = None) -> Chosen:
     """Each field's first candidate in source order, cleaned; differing structured values recorded.
     A title that is one of the page's ``headlines`` (<h1>) with a kicker or suffix becomes that headline."""
-    sitenames = [v for _, v in candidates.values.get("sitename", ())] + host_names(hostname)
+    sitenames = _sitenames(candidates, hostname)
     site_keys = {_loose(s) for s in sitenames}  # a title or author that is the site's name is none
     # the publisher names the site in titles too, but may be a person: the author
     sitenames += [v for _, v in candidates.values.get("publisher", ())]
@@ -473,6 +490,23 @@ def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | 
         if others:
             alternatives[name] = others
     return Chosen(values, sources, alternatives)
+
+
+def _sitenames(candidates: Candidates, hostname: str | None) -> list[str]:
+    return [v for _, v in candidates.values.get("sitename", ())] + host_names(hostname)
+
+
+def names_an_author(candidates: Candidates, sources: tuple[str, ...], hostname: str | None) -> bool:
+    """Whether one of these sources names an author that ``choose`` would keep: not one that
+    cleans to nothing, nor the site's own name ("LN" on the Lübecker Nachrichten's pages). Where
+    none does, the page's visible byline is worth reading."""
+    site_keys = {_loose(s) for s in _sitenames(candidates, hostname)}
+    for source, value in candidates.values.get("author", ()):
+        if source in sources:
+            name = _clean("author", value, [])
+            if name and not _site_name_only("author", source, name, site_keys):
+                return True
+    return False
 
 
 def _site_name_only(name: str, source: str, value: str, site_keys: set[str]) -> bool:
