@@ -207,6 +207,21 @@ def test_structured_author_that_is_the_site_leaves_the_byline_to_name_the_writer
     assert (article.author, dict(article.sources)["author"]) == ("Jane Doe", "jsonld")
 
 
+def test_a_byline_gives_the_names_it_starts_with() -> None:
+    """A byline's names, up to what is not one: a list of writers is kept whole, a description
+    or a degree after a comma is dropped (those bylines used to give no author at all)."""
+    for byline, author in [("<p>By Jane Doe, John Roe and Ann Lee</p>", "Jane Doe; John Roe; Ann Lee"),
+                           ("<p><strong>Autorin: Uta Staschewski, Projektleiterin der HSS in Tunesien.</strong></p>",
+                            "Uta Staschewski"),
+                           ("<p>By Brenda Goodman, MA</p>", "Brenda Goodman"),
+                           ("<p>By LISA MASCARO, MARY CLARE JALONICK and ERIC TUCKER</p>",
+                            "LISA MASCARO; MARY CLARE JALONICK; ERIC TUCKER"),
+                           ("<p>By Jane Doe and John Roe</p>", "Jane Doe; John Roe")]:
+        article = extract(page(byline=byline))
+        assert (article.author, dict(article.sources).get("author")) == (author, "html"), byline
+    assert extract(page(byline="<p>By the river, the council, and the trams</p>")).author is None
+
+
 def test_a_by_in_the_middle_of_a_sentence_is_no_byline() -> None:
     """A "by" after a link or an italic title goes on the sentence ("a portrait of Hinepare by
     <a>Gottfried Lindauer</a>"): no author. A line of its own after a date link still is one."""

@@ -33,7 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, takewhile
 from typing import Any
 
 from lxml.etree import XPath
@@ -348,7 +348,11 @@ def _byline_name(text: str, following: Any) -> str | None:
     else:
         return None
     name = clean_author(name.split("/")[0]) if name else None
-    return name if name and _looks_like_a_name(name) else None
+    # the names it starts with: "Jane Doe, John Roe" and "Jane Doe and John Roe" are two,
+    # "Uta Staschewski, Projektleiterin der HSS in Tunesien" is one, "Brenda Goodman, MA" too
+    names = list(takewhile(_looks_like_a_name, _NAME_LIST.split(name or "")))
+    return "; ".join(names) or None
+
 
 
 def _looks_like_a_name(text: str) -> bool:
@@ -370,6 +374,8 @@ _ROLE_TAIL = re.compile(rf"(\s+[\w.'’-]+)?\s+(?:{_ROLE_WORDS})$", re.IGNORECAS
 _ROLE_PREFIX = re.compile(r"^[\w-]*(?:experte|expertin|redakteur|redakteurin|reporter|reporterin|korrespondent|"
                           r"korrespondentin|editor|correspondent|columnist)\s+", re.IGNORECASE)
 _AND = re.compile(r"\s+(?:and|und|et|y|&|im gespräch mit|in conversation with)\s+", re.IGNORECASE)
+# between the names of a byline: "Jane Doe, John Roe and Ann Lee"
+_NAME_LIST = re.compile(rf"\s*[;,]\s*(?:(?:and|und|et|y|&)\s+)?|{_AND.pattern}", re.IGNORECASE)
 _TRAILING_DATE = re.compile(r"\s+(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
                             r"\s+\d{1,2}(?:,\s*|\s+)\d{4}.*$|\s+\d{1,2}[./]\d{1,2}[./]\d{2,4}.*$",
                             re.IGNORECASE)
