@@ -101,6 +101,9 @@ def test_author_cleaning() -> None:
     assert clean_author("Jane Doe") == "Jane Doe"
     assert clean_author("https://example.org/jane") is None
     assert clean_author("   ") is None
+    # the account a site publishes under is no one's name
+    assert [clean_author(v) for v in ("admin", "Wordpressadmin", "Webmaster")] == [None, None, None]
+    assert clean_author("Jane Admin-Doe") == "Jane Admin-Doe"
 
 
 def test_truncated_headline_gives_way_to_the_full_title() -> None:

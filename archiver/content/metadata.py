@@ -379,7 +379,8 @@ _NAME_LIST = re.compile(rf"\s*[;,]\s*(?:(?:and|und|et|y|&)\s+)?|{_AND.pattern}",
 _TRAILING_DATE = re.compile(r"\s+(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
                             r"\s+\d{1,2}(?:,\s*|\s+)\d{4}.*$|\s+\d{1,2}[./]\d{1,2}[./]\d{2,4}.*$",
                             re.IGNORECASE)
-_NOT_A_NAME = re.compile(r"^(?:https?://|www\.)|@\S+\.\w|^\W*$")
+# an address, an e-mail, or the site's own account ("admin", "Wordpressadmin"): no one's name
+_NOT_A_NAME = re.compile(r"^(?:https?://|www\.)|@\S+\.\w|^\W*$|^\w*(?:admin|administrator|webmaster)$", re.IGNORECASE)
 
 
 def clean_author(value: str | None) -> str | None:
