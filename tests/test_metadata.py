@@ -210,6 +210,41 @@ def test_structured_author_that_is_the_site_leaves_the_byline_to_name_the_writer
     assert (article.author, dict(article.sources)["author"]) == ("Jane Doe", "jsonld")
 
 
+def test_a_block_of_many_mid_sentence_bys_is_read_once_not_once_each() -> None:
+    """Each "by" after a link asks how long its block is; that is read only as far as the answer
+    needs, so a hostile block of 20,000 of them takes a fraction of a second, not minutes."""
+    import trafilatura
+
+    from archiver.content.metadata import read_byline
+
+    tree = trafilatura.load_html("<html><body><div>" + "<a href='/x'>word</a> by " * 20_000 + "</div></body></html>")
+    candidates = Candidates()
+    started = time.perf_counter()
+    read_byline(tree, candidates)
+    assert time.perf_counter() - started < 5  # 4,000 of them took 0.9 s when the block was read whole each time
+    assert "author" not in candidates.values
+
+
+def test_longer_than_is_the_squashed_text_length_read_lazily() -> None:
+    """_longer_than against the plainest statement of it: the length of the element's text with
+    its white space squashed (a block of more pieces of text than the limit counts as long)."""
+    import random
+
+    import trafilatura
+
+    from archiver.content import metadata
+
+    rng = random.Random(3)
+    texts = ["", " ", "a", "by", " word ", "\n  ", "Jane Doe", "x" * 40, "\u00a0", "ab\u00a0cd"]
+    for _ in range(2000):
+        inner = "".join(f"<{tag}>{rng.choice(texts)}</{tag}>{rng.choice(texts)}"
+                        for tag in rng.choices(["a", "b", "span"], k=rng.randrange(8)))
+        block = trafilatura.load_html(f"<html><body><p>{rng.choice(texts)}{inner}</p></body></html>").find(".//p")
+        for limit in (0, 5, 20, 60, 100):
+            plain = len(" ".join(block.text_content().split())) > limit
+            assert metadata._longer_than(block, limit) == plain or sum(1 for _ in block.itertext()) > limit + 1
+
+
 def test_a_byline_gives_the_names_it_starts_with() -> None:
     """A byline's names, up to what is not one: a list of writers is kept whole, a description
     or a degree after a comma is dropped (those bylines used to give no author at all)."""

@@ -319,8 +319,24 @@ def _mid_sentence(element: HtmlElement, tail: str) -> bool:
     byline line."""
     if element.tag not in _INLINE or not _BYLINE_LABEL.match(tail.strip()) or not element.text_content().strip():
         return False
-    holder = element.getparent()
-    return len(" ".join(holder.text_content().split())) > _BYLINE_BLOCK
+    return _longer_than(element.getparent(), _BYLINE_BLOCK)
+
+
+def _longer_than(element: HtmlElement, limit: int) -> bool:
+    """Whether the element's text, white space squashed, is longer than ``limit`` characters:
+    read only as far as needed (a page of many "<a>...</a> by" in one block would otherwise have
+    the block's whole text read for each), and a block of more pieces of text than that is long."""
+    length, in_word = -1, False  # no space before the first word
+    for count, piece in enumerate(element.itertext()):
+        words = piece.split()
+        if words:  # each word and a space before it, but for a word the piece goes on
+            length += sum(map(len, words)) + len(words) - (in_word and not piece[0].isspace())
+            in_word = not piece[-1].isspace()
+        elif piece:
+            in_word = False
+        if length > limit or count > limit:
+            return True
+    return False
 
 
 def _in_excluded(element: HtmlElement) -> bool:
