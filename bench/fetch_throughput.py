@@ -38,7 +38,10 @@ What it does, all in one run:
    directory so no config file is read: every other setting is its built-in default (printed).
    Steps 1 and 2 alternate ``--rounds 3`` times (baseline, then each variant, then again), and
    every run is compared with the baseline of its own round: this machine's speed drifts by
-   more than most changes gain, within seconds.
+   more than most changes gain, within seconds. Each variant runs twice a round, each time on a
+   fresh database: once timed, with nothing sampling it (as the baseline and the ceiling run),
+   and once with its process tree sampled every 0.1 s for memory and CPU by process, which
+   costs that run about a tenth of its wall time on two cores (its rate is printed too).
 3. Prints pages/s end to end (process start to exit) and steady (first to last output line),
    the ratio to the baseline (the first issue's target >= 1.5) and to the machine's ceiling,
    both with start-up and once started (issue 15's target >= 120%), the process tree's peak memory (target < 300 MB),
@@ -195,9 +198,12 @@ def forked(work: Callable[[], Any], processes: int = 1) -> tuple[float, list[Any
 @dataclass(frozen=True)
 class FetchRun:
     variant: str
-    usage: ChildRun
+    usage: ChildRun  # the timed run: nothing sampled it while it ran
     counts: dict[str, int]
     settings: dict[str, dict[str, object]]
+    servers: str  # what the loopback servers answered during the timed run
+    sampled: ChildRun  # the same command again on a fresh archive, its process tree sampled: memory
+    sampled_counts: dict[str, int]
 
     def rate(self, pages: int) -> float:
         return pages / self.usage.wall
@@ -230,13 +236,20 @@ def run_archiver(rundir: Path, urls_file: Path, variant: str, sites: LoopbackSit
     floor = network_floor(math.ceil(args.pages / args.hosts) + 1, args.hosts, args.latency, settings)
     print(f"   network floor under these settings (robots.txt and {math.ceil(args.pages / args.hosts)} pages "
           f"per host): {floor:.2f} s, at most {args.pages / floor:.0f} pages/s whatever the CPU")
+    command = archiver_command() + ["fetch", "-i", str(urls_file)]
     sites.stats.reset()
-    with open(rundir / "fetch.log", "wb") as log:
-        usage = run_child(archiver_command() + ["fetch", "-i", str(urls_file)], env, rundir, log)
-    return FetchRun(variant, usage, row_counts(rundir / "archive.db", ARCHIVE_COUNTS), settings)
+    with open(rundir / "fetch.log", "wb") as log:  # the timed run first: it never has the warmer caches
+        usage = run_child(command, env, rundir, log, sample_every=None)
+    servers = sites.stats.summary()
+    sampled_dir = rundir / "sampled"
+    sampled_dir.mkdir()
+    with open(sampled_dir / "fetch.log", "wb") as log:
+        sampled = run_child(command, archiver_env(sampled_dir / "archive.db", variant), sampled_dir, log)
+    return FetchRun(variant, usage, row_counts(rundir / "archive.db", ARCHIVE_COUNTS), settings, servers,
+                    sampled, row_counts(sampled_dir / "archive.db", ARCHIVE_COUNTS))
 
 
-def report_run(run: FetchRun, pages: int, baseline_rate: float, sites: LoopbackSites) -> None:
+def report_run(run: FetchRun, pages: int, baseline_rate: float) -> None:
     usage, rate = run.usage, run.rate(pages)
     cores = os.cpu_count() or 1
     print(f"   exit code {usage.returncode}; wall {usage.wall:.2f} s -> {rate:.1f} pages/s end to end "
@@ -248,22 +261,26 @@ def report_run(run: FetchRun, pages: int, baseline_rate: float, sites: LoopbackS
     print(f"   CPU: {usage.tree_cpu:.2f} s in all ({usage.tree_cpu / pages * 1000:.0f} ms/page, "
           f"{usage.tree_user:.2f} user + {usage.tree_system:.2f} system): main process {usage.main_cpu:.2f} s "
           f"({usage.main_cpu / pages * 1000:.1f} ms/page), forkserver and workers {usage.worker_cpu:.2f} s; "
-          f"{usage.tree_cpu / usage.wall / cores * 100:.0f}% of {cores} cores\n"
-          f"   by process: {usage.by_role()}")
-    print(f"   memory: peak sum of RSS over the process tree {usage.peak_rss_sum_mb:.0f} MB "
-          f"(target < {RSS_TARGET_MB} MB) = {usage.peak_composition()}; pages shared by forked processes "
-          f"count once per process: peak sum of PSS {usage.peak_pss_sum_mb:.0f} MB\n"
-          f"   (ru_maxrss: main process {usage.main_maxrss_mb:.0f} MB, RUSAGE_CHILDREN so far "
-          f"{usage.children_maxrss_mb:.0f} MB; both overstate, as Linux carries ru_maxrss over fork and "
+          f"{usage.tree_cpu / usage.wall / cores * 100:.0f}% of {cores} cores")
+    sampled = run.sampled
+    print(f"   the same run again, its process tree sampled every 0.1 s for memory (that costs it time, so "
+          f"the run above is not sampled): wall {sampled.wall:.2f} s -> {pages / sampled.wall:.1f} pages/s; "
+          f"{run.sampled_counts['pages with a snapshot']}/{pages} archived\n"
+          f"   by process: {sampled.by_role()}")
+    print(f"   memory: peak sum of RSS over the process tree {sampled.peak_rss_sum_mb:.0f} MB "
+          f"(target < {RSS_TARGET_MB} MB) = {sampled.peak_composition()}; pages shared by forked processes "
+          f"count once per process: peak sum of PSS {sampled.peak_pss_sum_mb:.0f} MB\n"
+          f"   (ru_maxrss: main process {sampled.main_maxrss_mb:.0f} MB, RUSAGE_CHILDREN so far "
+          f"{sampled.children_maxrss_mb:.0f} MB; both overstate, as Linux carries ru_maxrss over fork and "
           f"exec from this benchmark process, now {current_rss_mb():.0f} MB)")
     busy = "" if usage.other_cores < 0.2 else "  <- the machine was busy: not a clean measurement"
-    print(f"   other processes kept {usage.other_cores:.2f} cores busy during the run (this benchmark's "
-          f"servers and sampler: {usage.own_cpu:.2f} s CPU){busy}")
+    print(f"   other processes kept {usage.other_cores:.2f} cores busy during the timed run (this "
+          f"benchmark's servers: {usage.own_cpu:.2f} s CPU; with the sampler, {sampled.own_cpu:.2f} s){busy}")
     if usage.unreaped:
         print(f"   warning: {usage.unreaped} descendant processes outlived the run; their CPU is not counted")
     print("   archive: " + ", ".join(f"{v} {k}" for k, v in run.counts.items())
           + f" (expected: {pages} pages with a snapshot)")
-    print(f"   servers: {sites.stats.summary()}")
+    print(f"   servers, during the timed run: {run.servers}")
     problems = [line for _, line in usage.lines if not line.startswith(("new snapshot", "unchanged"))]
     for line in problems[:10]:
         print(f"   ! {line}")
@@ -352,7 +369,7 @@ def main() -> int:
                 runs = []
                 for n, variant in enumerate(args.variants, 1):
                     run = run_archiver(workdir / f"round-{number}-run-{n}", urls_file, variant, sites, args)
-                    report_run(run, len(pages), rates.baseline, sites)
+                    report_run(run, len(pages), rates.baseline)
                     runs.append(run)
                 rounds.append(Round(rates, runs))
     summarize(args, pages, rounds)
@@ -392,15 +409,19 @@ def summarize(args: argparse.Namespace, pages: list[Page], rounds: list[Round]) 
         of_ceiling = [run.rate(count) / rates.ceiling for rates, run in runs]
         steady_of_ceiling = [s[1] / rates.ceiling for rates, run in runs if (s := run.steady_rate())]
         usage = [run.usage for _, run in runs]
-        archived = min(run.counts["pages with a snapshot"] for _, run in runs)
+        memory = [run.sampled for _, run in runs]
+        sampled_of_ceiling = [count / run.sampled.wall / rates.ceiling for rates, run in runs]
+        archived = min(min(run.counts["pages with a snapshot"], run.sampled_counts["pages with a snapshot"])
+                       for _, run in runs)
         print(f"   archiver fetch [{variant}]: {_spread([run.rate(count) for _, run in runs], ' pages/s')}\n"
               f"      ratio to the baseline {_spread(ratios)} (target >= {RATIO_TARGET}x), steady "
               f"{_spread(steady)}\n"
               f"      of the machine's ceiling (target >= {CEILING_TARGET:.0%}): "
               f"{_spread([x * 100 for x in of_ceiling], '%')} with start-up, "
-              f"{_spread([x * 100 for x in steady_of_ceiling], '%')} once started\n"
-              f"      peak RSS sum {max(u.peak_rss_sum_mb for u in usage):.0f} MB, PSS sum "
-              f"{max(u.peak_pss_sum_mb for u in usage):.0f} MB (target < {RSS_TARGET_MB} MB); "
+              f"{_spread([x * 100 for x in steady_of_ceiling], '%')} once started "
+              f"(sampled for memory: {_spread([x * 100 for x in sampled_of_ceiling], '%')} with start-up)\n"
+              f"      peak RSS sum {max(u.peak_rss_sum_mb for u in memory):.0f} MB, PSS sum "
+              f"{max(u.peak_pss_sum_mb for u in memory):.0f} MB (target < {RSS_TARGET_MB} MB); "
               f"{archived}/{count} archived in every run; main process CPU "
               f"{statistics.median(u.main_cpu / count * 1000 for u in usage):.1f} ms/page, all "
               f"{statistics.median(u.tree_cpu / count * 1000 for u in usage):.1f} ms/page (medians); "
