@@ -307,8 +307,6 @@ def _byline_texts(scope: HtmlElement) -> Iterator[tuple[str, Any]]:
 
 
 _INLINE = frozenset({"a", "abbr", "b", "cite", "em", "i", "q", "small", "span", "strong", "sub", "sup", "u"})
-
-
 _BYLINE_BLOCK = 100  # characters: "Posted on <a>May 1, 2024</a> by <a>Jane Doe</a> | 3 comments" is well within
 
 
@@ -368,7 +366,6 @@ def _byline_name(text: str, following: Any) -> str | None:
     # "Uta Staschewski, Projektleiterin der HSS in Tunesien" is one, "Brenda Goodman, MA" too
     names = list(takewhile(_looks_like_a_name, _NAME_LIST.split(name or "")))
     return "; ".join(names) or None
-
 
 
 def _looks_like_a_name(text: str) -> bool:
