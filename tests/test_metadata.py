@@ -196,6 +196,18 @@ def test_byline_label_then_name_in_the_next_element_and_particles() -> None:
     assert article.author is None
 
 
+def test_jsonld_name_is_the_title_where_the_h1_shows_it_and_not_the_headline() -> None:
+    """Wikipedia's JSON-LD has the article's title as its ``name`` and a description as its
+    ``headline``: the <h1> decides. Where the <h1> is the headline, or neither, the headline stays."""
+    data = {"@type": "Article", "name": "New Zealand", "headline": "constitutional monarchy in Oceania"}
+    article = extract(page(ld(data), title="New Zealand - Wikipedia", h1="New Zealand"))
+    assert (article.title, dict(article.sources)["title"]) == ("New Zealand", "jsonld")
+    article = extract(page(ld({**data, "name": "NZ"}), title="New Zealand - Wikipedia", h1="New Zealand"))
+    assert article.title == "constitutional monarchy in Oceania"
+    headline_shown = {"@type": "NewsArticle", "name": "trams-again", "headline": "Trams again on the old line"}
+    assert extract(page(ld(headline_shown), h1="Trams again on the old line")).title == "Trams again on the old line"
+
+
 def test_structured_author_that_is_the_site_leaves_the_byline_to_name_the_writer() -> None:
     """JSON-LD that names the publication as the author ("LN" on the Lübecker Nachrichten) says
     nothing about the writer: the visible byline is read, as where there is no structured author."""

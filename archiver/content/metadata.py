@@ -136,7 +136,10 @@ def read_jsonld(objects: list[dict[str, Any]], into: Candidates) -> None:
     by_id = {n["@id"]: n for n in objects if isinstance(n.get("@id"), str) and set(n) - {"@id", "@type"}}
     article = next((n for n in objects if _types(n) & _ARTICLE_TYPES), None)
     if article is not None:
-        into.add("title", "jsonld", _text(article.get("headline")) or _text(article.get("name")))
+        headline, name = _text(article.get("headline")), _text(article.get("name"))
+        into.add("title", "jsonld", headline or name)
+        if headline and name:
+            into.add("jsonld name", "jsonld", name)  # the title where the page's <h1> shows it (choose)
         into.add("author", "jsonld", _names(article.get("author"), by_id))
         into.add("published", "jsonld", _date_time(_text(article.get("datePublished"))))
         into.add("modified", "jsonld", iso_date(_text(article.get("dateModified"))))
@@ -504,12 +507,23 @@ def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | 
             continue
         source, value = (choose_published(found) if name == "published" else None) or _untruncated(cleaned)
         if name == "title" and headlines:
-            value = headline_part(value, headlines) or value
+            value = headline_part(value, headlines) or _shown_name(source, value, candidates, headlines) or value
         values[name], sources[name] = value, source
         others = {s: v for s, v in cleaned if s in _STRUCTURED and s != source and not same_value(name, v, value)}
         if others:
             alternatives[name] = others
     return Chosen(values, sources, alternatives)
+
+
+def _shown_name(source: str, headline: str, candidates: Candidates, headlines: list[str]) -> str | None:
+    """The JSON-LD ``name`` where the page's <h1> is it and not the JSON-LD ``headline``:
+    Wikipedia's headline is a description ("constitutional monarchy in Oceania"), its name the
+    article's title ("New Zealand")."""
+    if source != "jsonld":
+        return None
+    keys = {_key(h) for h in headlines}
+    name = next((v for _, v in candidates.values.get("jsonld name", ())), None)
+    return name if name and _key(name) in keys and _key(headline) not in keys else None
 
 
 def _sitenames(candidates: Candidates, hostname: str | None) -> list[str]:
