@@ -222,9 +222,9 @@ def test_structured_author_that_is_the_site_leaves_the_byline_to_name_the_writer
     assert (article.author, dict(article.sources)["author"]) == ("Jane Doe", "jsonld")
 
 
-def test_a_block_of_many_mid_sentence_bys_is_read_once_not_once_each() -> None:
+def test_a_block_of_many_mid_sentence_bys_is_not_read_whole_for_each() -> None:
     """Each "by" after a link asks how long its block is; that is read only as far as the answer
-    needs, so a hostile block of 20,000 of them takes a fraction of a second, not minutes."""
+    needs, so a hostile block of 20,000 of them takes a fraction of a second, not a minute."""
     import trafilatura
 
     from archiver.content.metadata import read_byline
@@ -233,7 +233,7 @@ def test_a_block_of_many_mid_sentence_bys_is_read_once_not_once_each() -> None:
     candidates = Candidates()
     started = time.perf_counter()
     read_byline(tree, candidates)
-    assert time.perf_counter() - started < 5  # 4,000 of them took 0.9 s when the block was read whole each time
+    assert time.perf_counter() - started < 5  # 0.5 s here; 60 s when the block was read whole for each
     assert "author" not in candidates.values
 
 
