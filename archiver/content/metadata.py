@@ -501,8 +501,7 @@ def choose(candidates: Candidates, hostname: str | None, headlines: list[str] | 
     alternatives: dict[str, dict[str, str]] = {}
     for name in FIELDS:
         found = _ordered(name, candidates.values.get(name, []))
-        cleaned = [(s, _clean(name, v, sitenames)) for s, v in found]
-        cleaned = [(s, v) for s, v in cleaned if v and not _site_name_only(name, s, v, site_keys)]
+        cleaned = _kept(name, found, sitenames, site_keys)
         if not cleaned:
             continue
         source, value = (choose_published(found) if name == "published" else None) or _untruncated(cleaned)
@@ -535,12 +534,16 @@ def names_an_author(candidates: Candidates, sources: tuple[str, ...], hostname: 
     cleans to nothing, nor the site's own name ("LN" on the Lübecker Nachrichten's pages). Where
     none does, the page's visible byline is worth reading."""
     site_keys = {_loose(s) for s in _sitenames(candidates, hostname)}
-    for source, value in candidates.values.get("author", ()):
-        if source in sources:
-            name = _clean("author", value, [])
-            if name and not _site_name_only("author", source, name, site_keys):
-                return True
-    return False
+    named = [(s, v) for s, v in candidates.values.get("author", ()) if s in sources]
+    return bool(_kept("author", named, [], site_keys))
+
+
+def _kept(name: str, found: list[tuple[str, str]], sitenames: list[str],
+          site_keys: set[str]) -> list[tuple[str, str]]:
+    """(source, value) of a field, each value cleaned, without those that clean to nothing and
+    titles or authors that are only the site's name."""
+    cleaned = [(s, _clean(name, v, sitenames)) for s, v in found]
+    return [(s, v) for s, v in cleaned if v and not _site_name_only(name, s, v, site_keys)]
 
 
 def _site_name_only(name: str, source: str, value: str, site_keys: set[str]) -> bool:
