@@ -1,14 +1,19 @@
-"""The worker pool: in a command that extracts, its workers start with it, not at the first page."""
+"""The worker pool: in a command that extracts, its workers start with it, not at the first page,
+and warm: what the extractor loads at its first pages is loaded once, in the fork server."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import subprocess
+import sys
 import threading
 
 from archiver.content.article import extract_in_worker
 from archiver.jobs import workers
 from archiver.jobs.workers import WorkerPool
 from archiver.settings import load_config
+from conftest import CORPUS
 
 PAGE = ("<html><head><title>A short page</title></head><body><article><h1>A short page</h1>"
         + "<p>A paragraph of the article, long enough to be taken for its text by the extractor.</p>" * 4
@@ -58,3 +63,43 @@ def test_a_pool_closed_at_once_leaves_no_worker_running(tmp_path, monkeypatch) -
     _wait_for_the_start_up_thread()
     pool.close()
     assert not set(multiprocessing.active_children()) - before
+
+
+# Three corpus pages (scrapinghub-aeb) that each make the extractor load something on first use:
+# a domain trafilatura looks up in the public suffix list (www.wsj.com), a date only dateparser
+# reads ("November 20 15:23 2019"), a line htmldate checks against the month names of every
+# language dateparser knows.
+FIRST_USE_PAGES = [
+    ("042bb7b5fedab6eac7db576522b89b93904c237d344bcbe14a6a5ab7f7335856",
+     "https://www.wsj.com/articles/google-stadia-microsoft-xcloud-apple-arcade-so-many-ways-to-playand-pay-11574168580"),
+    ("5f9c5ed5d64dfe682d9bde13b9b4f032a3ebdbf165c06ec49c0705bcbe106e3b",
+     "https://www.indiapost.com/with-shattered-dreams-deportees-return-home-from-us/"),
+    ("ff0f958ade714ebfaf5c0b42b1c0152a62063f4e6f72141406ccefc4a2677f21", "http://vse-diety.com/dieta-atkinsa.html"),
+]
+
+# The fork server's state, in a process of its own: it imports archiver.jobs.preload, and each
+# worker starts as a copy of it.
+_AFTER_PRELOAD = """
+import gzip, json, sys
+import archiver.jobs.preload
+import tld.utils
+suffixes = len(tld.utils.tld_names)
+loaded = set(sys.modules)
+from archiver.content.extractor import extract_article
+dates = []
+for path, url in json.loads(sys.argv[1]):
+    article = extract_article(gzip.decompress(open(path, "rb").read()), url, "text/html; charset=utf-8")
+    dates.append(article.published)
+print(json.dumps({"suffixes": suffixes, "imported": sorted(set(sys.modules) - loaded), "dates": dates}))
+"""
+
+
+def test_a_worker_finds_loaded_what_the_first_pages_would_load():
+    pages = [(str(CORPUS / "articles/scrapinghub-aeb/html" / f"{page}.html.gz"), url) for page, url in FIRST_USE_PAGES]
+    done = subprocess.run([sys.executable, "-c", _AFTER_PRELOAD, json.dumps(pages)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["suffixes"] > 0  # the public suffix list, read before any page
+    assert found["imported"] == []  # dateparser and its languages among them, before
+    assert found["dates"][1] == "2019-11-20"  # read by dateparser, loaded by the fork server
