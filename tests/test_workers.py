@@ -85,6 +85,7 @@ import archiver.jobs.preload
 import tld.utils
 suffixes = len(tld.utils.tld_names)
 loaded = set(sys.modules)
+import pebble.pool.process, archiver.content.article, archiver.jobs.workers  # a worker's task
 from archiver.content.extractor import extract_article
 dates = []
 for path, url in json.loads(sys.argv[1]):
@@ -101,5 +102,5 @@ def test_a_worker_finds_loaded_what_the_first_pages_would_load():
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.splitlines()[-1])
     assert found["suffixes"] > 0  # the public suffix list, read before any page
-    assert found["imported"] == []  # dateparser and its languages among them, before
+    assert found["imported"] == []  # dateparser and its languages among them, and pebble, before
     assert found["dates"][1] == "2019-11-20"  # read by dateparser, loaded by the fork server
