@@ -77,11 +77,13 @@ FIRST_USE_PAGES = [
     ("ff0f958ade714ebfaf5c0b42b1c0152a62063f4e6f72141406ccefc4a2677f21", "http://vse-diety.com/dieta-atkinsa.html"),
 ]
 
-# The fork server's state, in a process of its own: it imports archiver.jobs.preload, and each
-# worker starts as a copy of it.
+# The fork server's state, in a process of its own: it imports the modules of workers.PRELOAD (all
+# of them, or the first alone for a one-off fetch), and each worker starts as a copy of it.
 _AFTER_PRELOAD = """
 import gzip, json, sys
-import archiver.jobs.preload
+from archiver.jobs.workers import PRELOAD
+for module in PRELOAD[:int(sys.argv[2])]:
+    __import__(module)
 import tld.utils
 suffixes = len(tld.utils.tld_names)
 loaded = set(sys.modules)
@@ -95,12 +97,23 @@ print(json.dumps({"suffixes": suffixes, "imported": sorted(set(sys.modules) - lo
 """
 
 
-def test_a_worker_finds_loaded_what_the_first_pages_would_load():
+def _after_preload(modules: int) -> dict:
     pages = [(str(CORPUS / "articles/scrapinghub-aeb/html" / f"{page}.html.gz"), url) for page, url in FIRST_USE_PAGES]
-    done = subprocess.run([sys.executable, "-c", _AFTER_PRELOAD, json.dumps(pages)],
+    done = subprocess.run([sys.executable, "-c", _AFTER_PRELOAD, json.dumps(pages), str(modules)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.splitlines()[-1])
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_worker_finds_loaded_what_the_first_pages_would_load():
+    found = _after_preload(len(workers.PRELOAD))
     assert found["suffixes"] > 0  # the public suffix list, read before any page
     assert found["imported"] == []  # dateparser and its languages among them, and pebble, before
     assert found["dates"][1] == "2019-11-20"  # read by dateparser, loaded by the fork server
+
+
+def test_a_one_off_fetch_leaves_to_its_worker_what_only_some_pages_need():
+    found = _after_preload(1)
+    assert found["suffixes"] == 0
+    assert "dateparser" in found["imported"]  # by the page that needs it, and only then
+    assert found["dates"][1] == "2019-11-20"  # the same article either way

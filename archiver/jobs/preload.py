@@ -1,16 +1,7 @@
 """Imported once by the worker pool's fork server: loads the extractor and the feed parser and
 runs each once on small documents, so that the lazy imports and caches of their first calls are
-paid once and every forked worker starts warm.
-
-Three of those first calls are dear and come only with some pages, so the article below would
-not reach them: the public suffix list, which trafilatura reads to name the domain of a URL its
-own pattern cannot split (25 ms); dateparser, which htmldate asks for a date it cannot read itself
-(0.13 s: it loads every language it knows); and the month names of all those languages, which
-htmldate checks a line against when no year or English month is in it (60 ms). Left to the
-workers, each paid them again, some 0.2 s of CPU per worker in `archiver fetch` over the corpus's
-pages (`bench/fetch_throughput.py`), and a replaced worker once more. Here they are paid once, and
-the tables they build (some 15 MB) are shared by every worker. The pages below reach each of them
-through the extractor itself, as a real page does."""
+paid once and every forked worker starts warm. What only some pages need is loaded by
+archiver.jobs.preload_batch, imported after this one unless the command is a one-off fetch."""
 
 import gc
 from datetime import datetime
@@ -33,27 +24,11 @@ _PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <p>A second paragraph, long enough to count as text rather than boilerplate for the extractor.</p>
 </article><footer>Copyright Example News</footer></body></html>"""
 
-_TEXT = ("<p>A paragraph of a short article that exists only to exercise the extractor once, "
-         "long enough to count as its text.</p>") * 3
-
-# No structured date, a dateline only dateparser reads, at an address whose name is too short
-# for trafilatura's own pattern (under four letters), so that it looks it up in the suffix list.
-_FREE_TEXT_DATE = (f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Free-text date</title>
-</head><body><article><h1>Free-text date</h1><p><span>November 20 15:23 2019</span></p>{_TEXT}
-</article></body></html>""".encode(), "https://www.abc.example/articles/free-text-date")
-
-# No date at all, and a line with numbers but no year or English month in it.
-_MONTH_WORDS = (f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Month words</title>
-</head><body><article><h1>Month words</h1><div><span>Диета (14 дней) - 10</span></div>{_TEXT}
-</article></body></html>""".encode(), "https://news.example/articles/month-words")
-
 _FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Warm-up</title>
 <item><title>One</title><link>https://news.example/one</link><guid>one</guid>
 <pubDate>Tue, 13 Jan 2015 18:04:00 +0300</pubDate></item></channel></rss>"""
 
 extractor.extract_article(_PAGE, "https://news.example/2015/01/13/warm-up", "text/html; charset=utf-8")
-for _html, _url in (_FREE_TEXT_DATE, _MONTH_WORDS):
-    extractor.extract_article(_html, _url, "text/html; charset=utf-8")
 feeds.parse_feed(_FEED, "https://news.example/rss", "application/rss+xml")
 # htmldate reads a date it finds in a page's scripts with datetime.strptime, whose module and the
 # locale's names load at its first call.
