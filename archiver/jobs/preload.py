@@ -4,15 +4,15 @@ paid once and every forked worker starts warm. What only some pages need is load
 archiver.jobs.preload_batch, imported after this one unless the command is a one-off fetch."""
 
 import gc
+import importlib
 from datetime import datetime
+
+from archiver.content import extractor, feeds
 
 # What runs a worker's tasks (pebble, with asyncio) and the modules of its task functions: imported
 # here once rather than by each worker as it starts, before its first page (18 ms).
-import pebble.pool.process  # noqa: F401
-
-import archiver.content.article  # noqa: F401
-import archiver.jobs.workers  # noqa: F401
-from archiver.content import extractor, feeds
+for _module in ("pebble.pool.process", "archiver.content.article", "archiver.jobs.workers"):
+    importlib.import_module(_module)
 
 _PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>Warm-up article - Example News</title><meta name="author" content="A. Writer">
