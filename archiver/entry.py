@@ -11,6 +11,8 @@ import atexit
 import gc
 import os
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 # The commands that build a Session and will use its worker pool. Not `poll`: often run from cron,
 # it mostly finds feeds unchanged (304) and parses nothing, so its workers (and their fork server)
@@ -78,25 +80,42 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
+@contextmanager
+def loading() -> Iterator[None]:
+    """Load modules and warm up with the garbage collector paused, then freeze what was made.
+
+    What imports and warm-ups make lives until the process exits: the collections that its
+    allocations set off find next to nothing to free (the worker pool's fork server ran 240 of
+    them while it loaded the extractor and warmed it up, freed 600 objects, and spent 45 ms of its
+    0.44 s on them; this process, 12 ms of its 0.14 s of imports). Frozen, what was made is not
+    scanned again either, nor, in a forked process, touched and so copied."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def main() -> None:
     limit_malloc_arenas()  # before any thread starts
     args = sys.argv[1:]
     command, helping = _command_name(args), bool({"--help", "-h"} & set(args))
-    if command in _NEEDS_EXTRACTOR and not helping:
-        from archiver.content.engine import installed_trafilatura, trafilatura_mismatch
+    with loading():
+        if command in _NEEDS_EXTRACTOR and not helping:
+            from archiver.content.engine import installed_trafilatura, trafilatura_mismatch
 
-        mismatch = trafilatura_mismatch(installed_trafilatura())
-        if mismatch is not None:
-            print(f"Error: {mismatch}", file=sys.stderr)
-            sys.exit(2)
-    if command in _EXTRACTING and not helping:
-        from archiver.jobs.workers import start_fork_server
+            mismatch = trafilatura_mismatch(installed_trafilatura())
+            if mismatch is not None:
+                print(f"Error: {mismatch}", file=sys.stderr)
+                sys.exit(2)
+        if command in _EXTRACTING and not helping:
+            from archiver.jobs.workers import start_fork_server
 
-        start_fork_server(batch=not (command == "fetch" and one_off_fetch(args)))
-    from archiver.interfaces.cli import cli
-
-    # What the imports built lives until exit: the collector need not scan it again and again.
-    gc.freeze()
+            start_fork_server(batch=not (command == "fetch" and one_off_fetch(args)))
+        from archiver.interfaces.cli import cli
     try:
         cli(prog_name="archiver")
     except SystemExit as exc:

@@ -3,6 +3,7 @@ one-off fetch starts its workers without what only some pages need."""
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import subprocess
@@ -99,3 +100,23 @@ def test_the_fork_server_of_a_one_off_fetch_leaves_out_the_batch_warm_up(monkeyp
         monkeypatch.setattr("archiver.interfaces.cli.cli", lambda **kwargs: None)
         entry.main()
     assert started == [False, True, True]  # --help starts none; run always warms everything
+
+
+def test_loading_pauses_the_collector_and_freezes_what_it_made() -> None:
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with entry.loading():
+            assert not gc.isenabled()
+            made = [[n] for n in range(1000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(made)
+    finally:
+        gc.unfreeze()
+
+
+def test_loading_that_fails_turns_the_collector_back_on_and_freezes_nothing() -> None:
+    frozen = gc.get_freeze_count()
+    with pytest.raises(ImportError):
+        with entry.loading():
+            raise ImportError("no such module")
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

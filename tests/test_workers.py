@@ -80,10 +80,11 @@ FIRST_USE_PAGES = [
 # The fork server's state, in a process of its own: it imports the modules of workers.PRELOAD (all
 # of them, or the first alone for a one-off fetch), and each worker starts as a copy of it.
 _AFTER_PRELOAD = """
-import gzip, json, sys
+import gc, gzip, json, sys
 from archiver.jobs.workers import PRELOAD
 for module in PRELOAD[:int(sys.argv[2])]:
     __import__(module)
+collecting = gc.isenabled()
 import tld.utils
 suffixes = len(tld.utils.tld_names)
 loaded = set(sys.modules)
@@ -93,7 +94,7 @@ dates = []
 for path, url in json.loads(sys.argv[1]):
     article = extract_article(gzip.decompress(open(path, "rb").read()), url, "text/html; charset=utf-8")
     dates.append(article.published)
-print(json.dumps({"suffixes": suffixes, "imported": sorted(set(sys.modules) - loaded), "dates": dates}))
+print(json.dumps({"collecting": collecting, "suffixes": suffixes, "imported": sorted(set(sys.modules) - loaded), "dates": dates}))
 """
 
 
@@ -107,6 +108,7 @@ def _after_preload(modules: int) -> dict:
 
 def test_a_worker_finds_loaded_what_the_first_pages_would_load():
     found = _after_preload(len(workers.PRELOAD))
+    assert found["collecting"]  # paused while the server loaded, and on again for its workers
     assert found["suffixes"] > 0  # the public suffix list, read before any page
     assert found["imported"] == []  # dateparser and its languages among them, and pebble, before
     assert found["dates"][1] == "2019-11-20"  # read by dateparser, loaded by the fork server

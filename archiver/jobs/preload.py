@@ -3,16 +3,7 @@ runs each once on small documents, so that the lazy imports and caches of their 
 paid once and every forked worker starts warm. What only some pages need is loaded by
 archiver.jobs.preload_batch, imported after this one unless the command is a one-off fetch."""
 
-import gc
-import importlib
-from datetime import datetime
-
-from archiver.content import extractor, feeds
-
-# What runs a worker's tasks (pebble, with asyncio) and the modules of its task functions: imported
-# here once rather than by each worker as it starts, before its first page (18 ms).
-for _module in ("pebble.pool.process", "archiver.content.article", "archiver.jobs.workers"):
-    importlib.import_module(_module)
+from archiver.entry import loading
 
 _PAGE = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>Warm-up article - Example News</title><meta name="author" content="A. Writer">
@@ -28,12 +19,22 @@ _FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Warm-up</tit
 <item><title>One</title><link>https://news.example/one</link><guid>one</guid>
 <pubDate>Tue, 13 Jan 2015 18:04:00 +0300</pubDate></item></channel></rss>"""
 
-extractor.extract_article(_PAGE, "https://news.example/2015/01/13/warm-up", "text/html; charset=utf-8")
-feeds.parse_feed(_FEED, "https://news.example/rss", "application/rss+xml")
-# htmldate reads a date it finds in a page's scripts with datetime.strptime, whose module and the
-# locale's names load at its first call.
-datetime.strptime("2015-01-13", "%Y-%m-%d")
+# What is loaded here lives as long as every worker: frozen (see archiver.entry.loading), the
+# garbage collector does not scan it in each of them, which would touch, hence copy, the memory
+# they share with this server.
+with loading():
+    import importlib
+    from datetime import datetime
 
-# What is loaded now lives as long as every worker: the garbage collector need not scan it again
-# in each of them (scanning would also touch, hence copy, the memory they share with this server).
-gc.freeze()
+    from archiver.content import extractor, feeds
+
+    # What runs a worker's tasks (pebble, with asyncio) and the modules of its task functions:
+    # imported here once rather than by each worker as it starts, before its first page (18 ms).
+    for _module in ("pebble.pool.process", "archiver.content.article", "archiver.jobs.workers"):
+        importlib.import_module(_module)
+
+    extractor.extract_article(_PAGE, "https://news.example/2015/01/13/warm-up", "text/html; charset=utf-8")
+    feeds.parse_feed(_FEED, "https://news.example/rss", "application/rss+xml")
+    # htmldate reads a date it finds in a page's scripts with datetime.strptime, whose module and
+    # the locale's names load at its first call.
+    datetime.strptime("2015-01-13", "%Y-%m-%d")

@@ -13,9 +13,7 @@ starts its workers some 0.2 s later: a one-off fetch of a page or two leaves thi
 workers load what their page needs, if anything. The pages below reach each of them through the
 extractor itself, as a real page does."""
 
-import gc
-
-from archiver.content import extractor
+from archiver.entry import loading
 
 _TEXT = ("<p>A paragraph of a short article that exists only to exercise the extractor once, "
          "long enough to count as its text.</p>") * 3
@@ -31,7 +29,8 @@ _MONTH_WORDS = (f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Mont
 </head><body><article><h1>Month words</h1><div><span>Диета (14 дней) - 10</span></div>{_TEXT}
 </article></body></html>""".encode(), "https://news.example/articles/month-words")
 
-for _html, _url in (_FREE_TEXT_DATE, _MONTH_WORDS):
-    extractor.extract_article(_html, _url, "text/html; charset=utf-8")
+with loading():  # as archiver.jobs.preload
+    from archiver.content import extractor
 
-gc.freeze()  # as archiver.jobs.preload does, for what this added
+    for _html, _url in (_FREE_TEXT_DATE, _MONTH_WORDS):
+        extractor.extract_article(_html, _url, "text/html; charset=utf-8")
