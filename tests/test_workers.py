@@ -119,3 +119,15 @@ def test_a_one_off_fetch_leaves_to_its_worker_what_only_some_pages_need():
     assert found["suffixes"] == 0
     assert "dateparser" in found["imported"]  # by the page that needs it, and only then
     assert found["dates"][1] == "2019-11-20"  # the same article either way
+
+
+def test_a_batch_warm_up_that_fails_leaves_the_fork_server_running():
+    script = ("import gc, archiver.jobs.preload\n"
+              "from archiver.content import extractor\n"
+              "def fail(*args, **kwargs): raise RuntimeError('a warm-up page no longer extracts')\n"
+              "extractor.extract_article = fail\n"
+              "import archiver.jobs.preload_batch\n"
+              "print(gc.isenabled())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True"]

@@ -33,4 +33,7 @@ with loading():  # as archiver.jobs.preload
     from archiver.content import extractor
 
     for _html, _url in (_FREE_TEXT_DATE, _MONTH_WORDS):
-        extractor.extract_article(_html, _url, "text/html; charset=utf-8")
+        try:
+            extractor.extract_article(_html, _url, "text/html; charset=utf-8")
+        except Exception:  # noqa: BLE001 -- only a head start: a page then loads what it needs itself,
+            pass  # where an error here would stop the fork server, and with it every extraction
