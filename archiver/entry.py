@@ -24,10 +24,6 @@ _EXTRACTING = frozenset({"fetch", "run", "add", "reextract"})
 _NEEDS_EXTRACTOR = _EXTRACTING | {"poll", "watch", "import", "worker"}
 # The options the top-level group takes before a command's name, each followed by its value.
 _GROUP_OPTIONS = frozenset({"--db", "--config", "--log-level"})
-# A `fetch` of this many URLs named on the command line, or fewer, is a one-off: its workers start
-# without what only some pages need (archiver.jobs.preload_batch), 0.2 s sooner, and load it if
-# their page needs it. A list (-i), more URLs and every other command load it once for all.
-ONE_OFF_URLS = 4
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -41,21 +37,6 @@ def _command_name(args: list[str]) -> str | None:
         elif not arg.startswith("-"):
             return arg
     return None
-
-
-def one_off_fetch(args: list[str]) -> bool:
-    """Whether ``archiver [options] fetch ...`` names at most ONE_OFF_URLS URLs and no list."""
-    urls, skip_value = -1, False  # the command's own name is counted too
-    for arg in args:
-        if skip_value:
-            skip_value = False
-        elif arg in _GROUP_OPTIONS:
-            skip_value = True
-        elif arg in ("-i", "--input") or arg.startswith(("-i", "--input=")):
-            return False
-        elif not arg.startswith("-"):
-            urls += 1
-    return urls <= ONE_OFF_URLS
 
 
 # glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
@@ -114,7 +95,7 @@ def main() -> None:
         if command in _EXTRACTING and not helping:
             from archiver.jobs.workers import start_fork_server
 
-            start_fork_server(batch=not (command == "fetch" and one_off_fetch(args)))
+            start_fork_server()
         from archiver.interfaces.cli import cli
     try:
         cli(prog_name="archiver")

@@ -1,5 +1,5 @@
-"""The ``archiver`` command's process: its threads share two malloc arenas, not one each, and a
-one-off fetch starts its workers without what only some pages need."""
+"""The ``archiver`` command's process: its threads share two malloc arenas, not one each, and it
+loads its modules with the garbage collector paused."""
 
 from __future__ import annotations
 
@@ -73,33 +73,6 @@ def test_the_command_limits_them_before_anything_else(monkeypatch: pytest.Monkey
     with pytest.raises(SystemExit) as leaving:
         entry.main()
     assert leaving.value.code == 0 and calls == ["arenas"]
-
-
-@pytest.mark.parametrize("args, one_off", [
-    (["fetch", "https://example.org/a"], True),
-    (["--db", "a.db", "fetch", "--json", "https://example.org/a", "https://example.org/b"], True),
-    (["fetch", *(f"https://example.org/{n}" for n in range(entry.ONE_OFF_URLS))], True),
-    (["fetch", *(f"https://example.org/{n}" for n in range(entry.ONE_OFF_URLS + 1))], False),
-    (["fetch", "-i", "urls.txt"], False),
-    (["fetch", "--input=urls.txt"], False),
-    (["fetch", "-iurls.txt", "https://example.org/a"], False),
-])
-def test_a_fetch_of_a_few_urls_named_on_the_command_line_is_a_one_off(args: list[str], one_off: bool) -> None:
-    assert entry.one_off_fetch(args) is one_off
-
-
-def test_the_fork_server_of_a_one_off_fetch_leaves_out_the_batch_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    from archiver.jobs import workers
-
-    started = []
-    monkeypatch.setattr(workers, "start_fork_server", lambda batch=True: started.append(batch))
-    monkeypatch.setattr(entry, "_leave", lambda code: None)
-    monkeypatch.setattr(entry.gc, "freeze", lambda: None)
-    for args in (["fetch", "--help"], ["fetch", "https://example.org/a"], ["fetch", "-i", "-"], ["run", "--once"]):
-        monkeypatch.setattr(sys, "argv", ["archiver", *args])
-        monkeypatch.setattr("archiver.interfaces.cli.cli", lambda **kwargs: None)
-        entry.main()
-    assert started == [False, True, True]  # --help starts none; run always warms everything
 
 
 def test_loading_pauses_the_collector_and_freezes_what_it_made() -> None:

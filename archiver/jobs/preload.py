@@ -1,7 +1,13 @@
 """Imported once by the worker pool's fork server: loads the extractor and the feed parser and
 runs each once on small documents, so that the lazy imports and caches of their first calls are
-paid once and every forked worker starts warm. What only some pages need is loaded by
-archiver.jobs.preload_batch, imported after this one unless the command is a one-off fetch."""
+paid once and every forked worker starts warm.
+
+Three first uses are left to the workers, as only some pages need them: dateparser, which htmldate
+asks for a date it cannot read itself (0.13 s: it loads every language it knows), the month names
+of all those languages (60 ms) and the public suffix list (25 ms). Loading them here took 0.2 s
+of CPU off each worker that meets such a page, but put 0.2 s more on the server's path to its
+first worker, with the other core waiting, and 20-25 MB on the process tree's summed RSS; in
+`bench/fetch_throughput.py` over 624 pages it gained nothing measurable."""
 
 from archiver.entry import loading
 

@@ -32,34 +32,25 @@ def _start_worker(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-# What the fork server imports before it forks a worker: the extractor warmed up, then what only
-# some pages need (see archiver.jobs.preload_batch), unless start_fork_server was told otherwise.
-PRELOAD = ("archiver.jobs.preload", "archiver.jobs.preload_batch")
-_preload = PRELOAD
-
-
 def _fork_context() -> Any:
     """The forkserver context, whose server has imported and warmed up the extractor."""
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(_preload))
+    context.set_forkserver_preload(["archiver.jobs.preload"])
     return context
 
 
 _START_EARLY = False  # set by start_fork_server: the pools of this process start as they are made
 
 
-def start_fork_server(batch: bool = True) -> None:
+def start_fork_server() -> None:
     """Start the fork server now rather than at the first task: it imports and warms up the
     extractor (a few tenths of a second) on one core while the caller gets on with its own. The
-    worker pools made afterwards start their workers at once too (see WorkerPool.start_early).
-    Without ``batch`` (a one-off fetch of a few pages) the server leaves out what only some pages
-    need, and starts its workers 0.2 s sooner."""
+    worker pools made afterwards start their workers at once too (see WorkerPool.start_early)."""
     import multiprocessing.forkserver
 
-    global _START_EARLY, _preload
-    _preload = PRELOAD if batch else PRELOAD[:1]
+    global _START_EARLY
     _fork_context()
     multiprocessing.forkserver.ensure_running()
     _START_EARLY = True
