@@ -64,6 +64,20 @@ def test_a_pool_closed_at_once_leaves_no_worker_running(tmp_path, monkeypatch) -
     assert not set(multiprocessing.active_children()) - before
 
 
+def test_a_started_pool_is_looked_at_every_pool_cycle(tmp_path, monkeypatch) -> None:
+    """pebble's threads wake every POOL_CYCLE, not its own tenth of a second: closing a pool
+    (at the end of every command that extracts) waits for them to notice."""
+    import pebble.common
+
+    monkeypatch.setattr(workers, "_START_EARLY", False)
+    monkeypatch.setattr(pebble.common.CONSTS, "sleep_unit", 0.1)
+    before = set(multiprocessing.active_children())
+    with WorkerPool(_config(tmp_path)) as pool:
+        pool.call(extract_in_worker, PAGE, "https://example.org/a", "text/html; charset=utf-8", len(PAGE))
+        assert pebble.common.CONSTS.sleep_unit == workers.POOL_CYCLE < 0.1
+    assert not set(multiprocessing.active_children()) - before
+
+
 # The fork server's state, in a process of its own: it imports archiver.jobs.preload, and each
 # worker starts as a copy of it.
 _AFTER_PRELOAD = """
