@@ -93,3 +93,15 @@ def test_loading_that_fails_turns_the_collector_back_on_and_freezes_nothing() ->
         with entry.loading():
             raise ImportError("no such module")
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_fork_server_is_started_before_the_rest_of_the_program_loads() -> None:
+    """What archiver.entry imports to start the fork server (the start-up's critical path: the
+    server then loads the extractor) leaves the settings, the click commands and the fetcher for
+    after it has started."""
+    probe = ("import sys, archiver.entry; from archiver.jobs.workers import start_fork_server; "
+             "print(sorted(m for m in sys.modules if m.startswith(('archiver.', 'click', 'httpx', 'tomllib'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "archiver.jobs.workers" in loaded
+    for later in ("archiver.settings", "archiver.interfaces", "archiver.net", "click", "httpx", "tomllib"):
+        assert f"'{later}" not in loaded, later

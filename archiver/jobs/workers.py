@@ -9,9 +9,10 @@ import resource
 import signal
 import threading
 from concurrent.futures import CancelledError, Future, TimeoutError as FutureTimeout
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from archiver.settings import Config
+if TYPE_CHECKING:  # the fork server starts before archiver.settings is loaded (archiver.entry)
+    from archiver.settings import Config
 
 log = logging.getLogger(__name__)
 
