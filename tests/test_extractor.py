@@ -542,68 +542,6 @@ def test_one_element_class_changes_no_extraction() -> None:
     assert len(pages) > 130 and sum(isinstance(a, Article) for a in ours) > 120
 
 
-# --------------------------------------------------------------------------- parsing UTF-8 bytes
-
-_TRICKY_PAGES = [
-    # a declared charset that is not the one the str was decoded from
-    '<html><head><meta charset="windows-1251"></head><body><p>\u041c\u043e\u0441\u043a\u0432\u0430 caf\u00e9</p></body></html>',
-    '<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head>'
-    '<body><p>na\u00efve \u20ac 5</p></body></html>',
-    # an XML declaration with an encoding (lxml refuses it in a str: load_html falls back to bytes)
-    '<?xml version="1.0" encoding="iso-8859-1"?><html><body><p>\u00e9t\u00e9</p></body></html>',
-    "\ufeff<!DOCTYPE html><html><body><p>after a byte order mark \U0001f600</p></body></html>",
-    "<html><body><p>a lone surrogate \udc80 in the text</p></body></html>",
-    "<html><body><p>entities &eacute; &#233; &#x1F600; and \u00a0</p></body></html>",
-]
-
-
-def test_pages_are_parsed_from_their_utf8_bytes_into_the_same_tree() -> None:
-    """load_html hands lxml the page's UTF-8 bytes (speedups.Utf8Parse): every corpus page and
-    some tricky ones give the same tree as lxml's parse of the str."""
-    import trafilatura.utils
-    from lxml import etree
-
-    stand_in = trafilatura.utils.fromstring
-    assert isinstance(stand_in, speedups.Utf8Parse)
-    given: list[type] = []
-
-    def lxmls(html: object, *args: object, **kwargs: object) -> object:
-        given.append(type(html))
-        return stand_in.fromstring(html, *args, **kwargs)
-
-    def tree(html: str) -> str | None:
-        parsed = trafilatura.load_html(html)
-        return None if parsed is None else etree.tostring(parsed, encoding="unicode")
-
-    pages = [corpus_html(row) for row in corpus_rows()] + _TRICKY_PAGES
-    try:
-        trafilatura.utils.fromstring = speedups.Utf8Parse(lxmls, trafilatura.utils.HTML_PARSER)
-        ours = [tree(html) for html in pages]
-        assert given.count(bytes) >= len(pages) - 1 and given.count(str) == 1  # the surrogate's
-        trafilatura.utils.fromstring = stand_in.fromstring
-        theirs = [tree(html) for html in pages]
-    finally:
-        trafilatura.utils.fromstring = stand_in
-    assert ours == theirs
-    assert len(pages) > 390 and all(ours)
-    assert "\u041c\u043e\u0441\u043a\u0432\u0430 caf\u00e9" in ours[-6] and "na\u00efve \u20ac 5" in ours[-5]
-
-
-def test_bytes_go_to_lxml_only_with_a_parser_that_reads_them_as_utf8() -> None:
-    """A parser that would follow the page's <meta charset> keeps lxml's str parsing."""
-    import lxml.html
-
-    assert speedups.Utf8Parse.reads_utf8(lxml.html.fromstring, lxml.html.HTMLParser(encoding="utf-8"))
-    assert not speedups.Utf8Parse.reads_utf8(lxml.html.fromstring, lxml.html.HTMLParser())
-    given: list[type] = []
-    parser = lxml.html.HTMLParser(encoding="utf-8")
-    parse = speedups.Utf8Parse(lambda html, *a, **k: given.append(type(html)), parser)
-    parse("<p>x</p>", parser=parser)
-    parse("<p>x</p>", parser=lxml.html.HTMLParser())  # another parser than the one it was made for
-    parse("<p>x</p>")
-    assert given == [bytes, str, str]
-
-
 # --------------------------------------------------------------------------- the cleaned tree's backup
 
 # The functions of trafilatura.core that can read the backup _prepare_tree_without_backup skips.

@@ -11,7 +11,6 @@ caller in the process, with a stand-in that gives the same result for less CPU:
                             does not run (where it does, the page is prepared again)
     html2txt                the page's whole text only where its length can decide a retry
     load_html               a tree parsed already, taken as it is rather than copied
-    fromstring              the page parsed from its UTF-8 bytes rather than from a str
     the parser's classes    one element class, not lxml.html's lookup by tag
     INVALID_XML_CHARS       a search for each character before the pattern's scan
     BASIC_CLEAN_XPATH       the cookie-consent pattern run once per distinct class and id
@@ -253,42 +252,6 @@ trafilatura.core.load_html = _load_html_in_place
 HTML_CLASSES = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction,
                                          entity=HtmlEntity)
 trafilatura.utils.HTML_PARSER.set_element_class_lookup(HTML_CLASSES)
-
-
-class Utf8Parse:
-    """Stands in for lxml.html's ``fromstring`` in ``trafilatura.utils``, which ``load_html``
-    gives the page as a str. lxml parses a str through a conversion of libxml2's; it parses the
-    same page's UTF-8 bytes directly: 0.94 against 1.49 ms a page on the corpus, 1.06 with the
-    encoding. trafilatura's parser is told UTF-8, so no <meta charset> in the page can change how
-    the bytes are read: the tree is the same (the tests compare every corpus page's), as it is
-    when load_html itself falls back to the bytes (``fromstring_bytes``, for a str with an XML
-    encoding declaration). Used only with a parser that reads bytes as UTF-8 whatever the page
-    declares (``reads_utf8``, asked once); a str that cannot be encoded goes as it is."""
-
-    _PROBE = '<html><head><meta charset="iso-8859-1"></head><body><p>\u00e9</p></body></html>'.encode()
-
-    def __init__(self, fromstring: Any, parser: Any):
-        self.fromstring, self.parser = fromstring, parser
-
-    def __call__(self, html: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(html, str) and kwargs.get("parser") is self.parser and not args:
-            try:
-                html = html.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate: lxml reads the str as before
-                pass
-        return self.fromstring(html, *args, **kwargs)
-
-    @classmethod
-    def reads_utf8(cls, fromstring: Any, parser: Any) -> bool:
-        """Whether ``parser`` reads bytes as UTF-8 even where the page declares another charset."""
-        try:
-            return fromstring(cls._PROBE, parser=parser).findtext(".//p") == "\u00e9"
-        except Exception:  # noqa: BLE001 -- any failure means: keep lxml's str parsing
-            return False
-
-
-if Utf8Parse.reads_utf8(trafilatura.utils.fromstring, trafilatura.utils.HTML_PARSER):
-    trafilatura.utils.fromstring = Utf8Parse(trafilatura.utils.fromstring, trafilatura.utils.HTML_PARSER)
 
 
 class XmlRefusedChars:
