@@ -22,6 +22,9 @@ _EXTRACTING = frozenset({"fetch", "run", "add", "reextract"})
 # the installed trafilatura is not the release the extractor is checked against (see
 # archiver.content.engine). Reading the archive (show, search, serve, export...) never needs it.
 _NEEDS_EXTRACTOR = _EXTRACTING | {"poll", "watch", "import", "worker"}
+# The commands that run until stopped: their worker pools close once, so they are not made to
+# close quickly (archiver.jobs.workers.close_quickly), which costs an idle pool some CPU.
+_LONG_RUNNING = frozenset({"run", "worker"})
 # The options the top-level group takes before a command's name, each followed by its value.
 _GROUP_OPTIONS = frozenset({"--db", "--config", "--log-level"})
 
@@ -96,6 +99,10 @@ def main() -> None:
             from archiver.jobs.workers import start_fork_server
 
             start_fork_server()
+        if command in _NEEDS_EXTRACTOR - _LONG_RUNNING and not helping:
+            from archiver.jobs.workers import close_quickly
+
+            close_quickly()
         from archiver.interfaces.cli import cli
     try:
         cli(prog_name="archiver")

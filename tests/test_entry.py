@@ -105,3 +105,23 @@ def test_the_fork_server_is_started_before_the_rest_of_the_program_loads() -> No
     assert "archiver.jobs.workers" in loaded
     for later in ("archiver.settings", "archiver.interfaces", "archiver.net", "click", "httpx", "tomllib"):
         assert f"'{later}" not in loaded, later
+
+
+_QUICK_CLOSE_PROBE = """
+import sys
+import archiver.entry as entry, archiver.interfaces.cli as cli, archiver.jobs.workers as workers
+cli.cli = lambda **kwargs: None  # the command itself is not run
+entry._leave = lambda code: None
+sys.argv = ["archiver", sys.argv[1]]
+entry.main()
+print(workers._QUICK_CLOSE)
+"""
+
+
+@pytest.mark.parametrize("command, quick", [("fetch", True), ("poll", True), ("reextract", True), ("import", True),
+                                            ("run", False), ("worker", False)])
+def test_only_commands_that_exit_when_done_have_their_pools_close_quickly(command: str, quick: bool) -> None:
+    done = subprocess.run([sys.executable, "-c", _QUICK_CLOSE_PROBE, command], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == str(quick)

@@ -66,8 +66,9 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        # The workers take a few hundredths of a second to wind down (POOL_CYCLE): they do so
-        # while the client and the database (which folds its write-ahead log into the file) close.
+        # The workers take up to a tenth of a second to wind down (a few milliseconds in a command
+        # that exits when done, see POOL_CYCLE): they do so while the client and the database
+        # (which folds its write-ahead log into the file) close.
         if self._runner is not None:
             self._runner.close()
         self.pool.stop()
