@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from archiver.content.article import extract_in_worker
 from archiver.jobs import workers
 from archiver.jobs.workers import WorkerPool
@@ -64,32 +66,25 @@ def test_a_pool_closed_at_once_leaves_no_worker_running(tmp_path, monkeypatch) -
     assert not set(multiprocessing.active_children()) - before
 
 
-def test_a_pool_of_a_command_that_exits_when_done_is_looked_at_every_pool_cycle(tmp_path, monkeypatch) -> None:
-    """pebble's threads wake every POOL_CYCLE, not its own tenth of a second, in a command that
-    exits when its work is done (close_quickly): closing its pool waits for them to notice."""
+@pytest.mark.parametrize("quick", [True, False])
+def test_only_a_pool_of_a_command_that_exits_when_done_is_looked_at_every_pool_cycle(tmp_path, monkeypatch,
+                                                                                    quick) -> None:
+    """In a command that exits when its work is done (close_quickly), pebble's threads wake every
+    POOL_CYCLE, not its own tenth of a second: closing its pool waits for them to notice. The
+    daemon's pool lives for months: it keeps pebble's cycle, which costs an idle pool less."""
     import pebble.common
 
     monkeypatch.setattr(workers, "_START_EARLY", False)
     monkeypatch.setattr(workers, "_QUICK_CLOSE", False)
     monkeypatch.setattr(pebble.common.CONSTS, "sleep_unit", 0.1)
-    workers.close_quickly()
+    if quick:
+        workers.close_quickly()
     before = set(multiprocessing.active_children())
     with WorkerPool(_config(tmp_path)) as pool:
         pool.call(extract_in_worker, PAGE, "https://example.org/a", "text/html; charset=utf-8", len(PAGE))
-        assert pebble.common.CONSTS.sleep_unit == workers.POOL_CYCLE < 0.1
+        assert pebble.common.CONSTS.sleep_unit == (workers.POOL_CYCLE if quick else 0.1)
+    assert workers.POOL_CYCLE < 0.1
     assert not set(multiprocessing.active_children()) - before
-
-
-def test_a_pool_of_a_long_running_command_keeps_pebbles_cycle(tmp_path, monkeypatch) -> None:
-    """The daemon's pool lives for months: it keeps pebble's cycle, which costs an idle pool less."""
-    import pebble.common
-
-    monkeypatch.setattr(workers, "_START_EARLY", False)
-    monkeypatch.setattr(workers, "_QUICK_CLOSE", False)
-    monkeypatch.setattr(pebble.common.CONSTS, "sleep_unit", 0.1)
-    with WorkerPool(_config(tmp_path)) as pool:
-        pool.call(extract_in_worker, PAGE, "https://example.org/a", "text/html; charset=utf-8", len(PAGE))
-        assert pebble.common.CONSTS.sleep_unit == 0.1
 
 
 # The fork server's state, in a process of its own: it imports archiver.jobs.preload, and each
